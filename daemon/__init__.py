@@ -1,0 +1,8 @@
+"""argusd: streaming video analytics daemon."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("argusd")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"

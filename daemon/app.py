@@ -1,0 +1,246 @@
+"""The daemon: wires sources, batcher, inference worker, publisher and HTTP, and stops them in order."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from .batcher import FreshestFrameBatcher
+from .config import CameraConfig, Config, ConfigError, load_config
+from .events import ObjectLifecycle
+from .http import HttpServer
+from .metrics import Metrics
+from .plugins import Detector, load_detector
+from .publisher import RedisPublisher
+from .redact import redact_url
+from .sources import CameraSource, CameraState
+from .tracking import CameraTracker
+from .types import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _CameraAnalysis:
+    """State only the inference thread touches."""
+
+    tracker: CameraTracker
+    lifecycle: ObjectLifecycle
+    frames_analysed: int = 0
+    events: int = 0
+    last_analysed_at: float = 0.0
+
+
+class Daemon:
+    def __init__(self, config: Config, config_path: str | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.metrics = Metrics()
+        self.detector: Detector | None = None
+        self.sources: dict[str, CameraSource] = {}
+        self.batcher = FreshestFrameBatcher(
+            config.batch.max_batch, config.batch.max_wait_ms / 1000, self._on_superseded
+        )
+        self.publisher = RedisPublisher(config.redis, self.metrics)
+        self.http: HttpServer | None = None
+        self._analysis: dict[str, _CameraAnalysis] = {}
+        self._camera_ended: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._stop_requested = threading.Event()
+        self._worker_stop = threading.Event()
+        self._worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
+        self._lock = threading.Lock()  # guards self.sources against reload vs status readers
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the model and start every stage. Raises PluginError/OSError for problems a user can fix."""
+        self.http = HttpServer(self.config.http.host, self.config.http.port, self.metrics, self.camera_status)
+        self.detector = load_detector(self.config.detector)
+        self.metrics.model_info.info({"model": self.config.detector.model, "device": self.detector.device})
+        self.publisher.start()
+        self.http.start()
+        self._worker.start()
+        for camera in self.config.cameras:
+            if camera.enabled:
+                self._add_camera(camera)
+        log.info("argusd started: %d camera(s), events to %s stream %s", len(self.sources),
+                 redact_url(self.config.redis.url), self.config.redis.stream)
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    def wait(self, exit_when_done: bool = False, max_seconds: float | None = None) -> None:
+        """Block until a stop is requested, ``max_seconds`` pass, or (with ``exit_when_done``) every
+        camera has finished and its frames are analysed."""
+        deadline = time.monotonic() + max_seconds if max_seconds else None
+        while not self._stop_requested.wait(0.2):
+            if deadline is not None and time.monotonic() >= deadline:
+                log.info("run time limit reached")
+                return
+            if exit_when_done and self._all_done():
+                log.info("all cameras finished")
+                return
+
+    def shutdown(self) -> None:
+        log.info("stopping")
+        with self._lock:
+            sources = list(self.sources.values())
+        for source in sources:
+            source.stop()
+        self._worker_stop.set()
+        if self._worker.is_alive():
+            self._worker.join(30)
+        self.publisher.stop()
+        if self.http is not None:
+            self.http.stop()
+        log.info("stopped: %d event(s) published", self.publisher.published)
+
+    def _all_done(self) -> bool:
+        with self._lock:
+            sources = list(self.sources.values())
+        return all(s.done for s in sources) and self._camera_ended.empty() and not self.batcher.pending
+
+    # -- cameras -------------------------------------------------------------------------------------
+
+    def _add_camera(self, camera: CameraConfig) -> None:
+        source = CameraSource(camera, self.batcher.put, self._on_camera_state, self._on_rate_stats)
+        with self._lock:
+            self.sources[camera.id] = source
+        self.batcher.register(camera.id)
+        source.start()
+
+    def _remove_camera(self, camera_id: str) -> None:
+        with self._lock:
+            source = self.sources.pop(camera_id)
+        source.stop()
+        self.batcher.unregister(camera_id)
+        self._camera_ended.put(camera_id)
+        self.metrics.forget_camera(camera_id)
+
+    def reload(self) -> None:
+        """Re-read the config file and apply camera changes; keep the running config if it is invalid."""
+        if self.config_path is None:
+            return
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as error:
+            log.error("reload rejected, keeping the running config: %s", str(error).replace("\n", ";"))
+            return
+        old_cameras = {c.id: c for c in self.config.cameras if c.enabled}
+        new_cameras = {c.id: c for c in new.cameras if c.enabled}
+        for camera_id in old_cameras.keys() - new_cameras.keys():
+            log.info("reload: removing camera %s", camera_id)
+            self._remove_camera(camera_id)
+        for camera_id, camera in new_cameras.items():
+            if camera_id in old_cameras and old_cameras[camera_id] != camera:
+                log.info("reload: restarting changed camera %s", camera_id)
+                self._remove_camera(camera_id)
+                self._add_camera(camera)
+            elif camera_id not in old_cameras:
+                log.info("reload: adding camera %s", camera_id)
+                self._add_camera(camera)
+        unchanged = [name for name in ("detector", "batch", "tracker", "redis", "http", "log")
+                     if getattr(new, name) != getattr(self.config, name)]
+        if unchanged:
+            log.warning("reload: changes to %s take effect after a restart", ", ".join(unchanged))
+        self.config = self.config.model_copy(update={"cameras": new.cameras})
+        log.info("reload: done, %d camera(s)", len(self.sources))
+
+    def _on_camera_state(self, camera_id: str, state: CameraState, error: str | None) -> None:
+        for candidate in CameraState:
+            self.metrics.camera_state.labels(camera_id, candidate.value).set(1 if candidate == state else 0)
+        self.metrics.camera_up.labels(camera_id).set(1 if state == CameraState.STREAMING else 0)
+        if state == CameraState.BACKOFF:
+            self.metrics.camera_reconnects.labels(camera_id).inc()
+        if state == CameraState.FINISHED:
+            self._camera_ended.put(camera_id)
+
+    def _on_rate_stats(self, camera_id: str, decoded: int, rate_dropped: int) -> None:
+        self.metrics.frames_decoded.labels(camera_id).inc(decoded)
+        if rate_dropped:
+            self.metrics.frames_dropped.labels(camera_id, "rate_limit").inc(rate_dropped)
+
+    def _on_superseded(self, camera_id: str) -> None:
+        self.metrics.frames_dropped.labels(camera_id, "superseded").inc()
+
+    def camera_status(self) -> list[dict]:
+        with self._lock:
+            sources = list(self.sources.values())
+        status = []
+        for source in sources:
+            analysis = self._analysis.get(source.camera_id)
+            status.append({
+                "id": source.camera_id,
+                "url": redact_url(source.config.url),
+                "state": source.state.value,
+                "last_error": source.last_error,
+                "fps_target": source.config.fps,
+                "frames_received": source.frames_delivered,
+                "frames_analysed": analysis.frames_analysed if analysis else 0,
+                "events": analysis.events if analysis else 0,
+                "active_objects": analysis.lifecycle.active if analysis else 0,
+                "reconnects": source.reconnects,
+            })
+        return status
+
+    # -- inference thread ----------------------------------------------------------------------------
+
+    def _inference_loop(self) -> None:
+        while True:
+            batch = self.batcher.next_batch(timeout=0.25)
+            if batch:
+                self._analyse(batch)
+            elif self._worker_stop.is_set():
+                break
+            self._end_finished_cameras()
+            now = time.time()
+            for camera_id, analysis in list(self._analysis.items()):
+                self._emit(camera_id, analysis, analysis.lifecycle.expire(now))
+        for camera_id, analysis in list(self._analysis.items()):
+            self._emit(camera_id, analysis, analysis.lifecycle.end_all(time.time()))
+
+    def _end_finished_cameras(self) -> None:
+        while not self._camera_ended.empty():
+            camera_id = self._camera_ended.get()
+            analysis = self._analysis.pop(camera_id, None)
+            if analysis is not None:
+                self._emit(camera_id, analysis, analysis.lifecycle.end_all(time.time()))
+
+    def _analysis_for(self, frame: Frame) -> _CameraAnalysis:
+        analysis = self._analysis.get(frame.camera_id)
+        if analysis is None:
+            source = self.sources.get(frame.camera_id)
+            fps = source.config.fps if source else 5.0
+            tracker_config = self.config.tracker
+            analysis = _CameraAnalysis(
+                CameraTracker(fps, tracker_config.lost_timeout_s, self.config.detector.conf),
+                ObjectLifecycle(frame.camera_id, self.detector.names, tracker_config.confirm_frames,
+                                tracker_config.lost_timeout_s),
+            )
+            self._analysis[frame.camera_id] = analysis
+        return analysis
+
+    def _analyse(self, batch: list[Frame]) -> None:
+        started = time.perf_counter()
+        detections = self.detector.detect([frame.image for frame in batch])
+        self.metrics.inference_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(len(batch))
+        for frame, found in zip(batch, detections, strict=True):
+            analysis = self._analysis_for(frame)
+            analysis.frames_analysed += 1
+            analysis.last_analysed_at = frame.captured_at
+            self.metrics.frames_analysed.labels(frame.camera_id).inc()
+            tracked = analysis.tracker.update(found)
+            events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height)
+            self._emit(frame.camera_id, analysis, events)
+
+    def _emit(self, camera_id: str, analysis: _CameraAnalysis, events: list) -> None:
+        if not events:
+            return
+        analysis.events += len(events)
+        for event in events:
+            self.metrics.events_produced.labels(camera_id, event.type).inc()
+        self.publisher.submit(events)

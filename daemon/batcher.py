@@ -1,0 +1,67 @@
+"""Cross-camera deadline batcher: the freshest frame of each camera, fairly, without waiting long."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from .types import Frame
+
+
+class FreshestFrameBatcher:
+    """Holds at most one frame per camera (the newest); a frame replaced before inference took it is
+    reported through ``on_superseded``. ``next_batch`` returns once ``max_batch`` cameras have a frame,
+    every registered camera has one, or ``max_wait_s`` has passed since the first frame was ready."""
+
+    def __init__(self, max_batch: int, max_wait_s: float, on_superseded: Callable[[str], None]) -> None:
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._on_superseded = on_superseded
+        self._slots: dict[str, Frame] = {}
+        self._cameras: list[str] = []  # round-robin order; rotated so no camera is always last
+        self._cond = threading.Condition()
+
+    def register(self, camera_id: str) -> None:
+        with self._cond:
+            if camera_id not in self._cameras:
+                self._cameras.append(camera_id)
+
+    def unregister(self, camera_id: str) -> None:
+        with self._cond:
+            if camera_id in self._cameras:
+                self._cameras.remove(camera_id)
+            self._slots.pop(camera_id, None)
+            self._cond.notify_all()
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            if frame.camera_id in self._slots:
+                self._on_superseded(frame.camera_id)
+            self._slots[frame.camera_id] = frame
+            self._cond.notify_all()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._slots)
+
+    def next_batch(self, timeout: float) -> list[Frame]:
+        """Wait up to ``timeout`` for a first frame; [] when none came."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self._slots), timeout):
+                return []
+            deadline = time.monotonic() + self.max_wait_s
+            wanted = lambda: min(self.max_batch, max(1, len(self._cameras)))  # noqa: E731
+            while len(self._slots) < wanted():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._cond.wait(remaining):
+                    break
+            order = [c for c in self._cameras if c in self._slots]
+            order += [c for c in self._slots if c not in order]
+            chosen = order[: self.max_batch]
+            batch = [self._slots.pop(camera) for camera in chosen]
+            for camera in chosen:  # served cameras go to the back of the queue
+                if camera in self._cameras:
+                    self._cameras.remove(camera)
+                    self._cameras.append(camera)
+            return batch

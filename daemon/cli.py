@@ -1,0 +1,85 @@
+"""The `argusd` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from . import __version__
+from .config import ConfigError, load_config
+
+log = logging.getLogger("argusd")
+
+EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from crash-looping
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="argusd", description="Streaming video analytics daemon.")
+    parser.add_argument("--version", action="version", version=f"argusd {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon")
+    run.add_argument("--config", "-c", required=True, help="YAML configuration file")
+    run.add_argument("--exit-when-done", action="store_true",
+                     help="exit once every camera has finished (file sources without loop)")
+    run.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds")
+
+    check = commands.add_parser("check-config", help="validate a configuration file and exit")
+    check.add_argument("config", help="YAML configuration file")
+    return parser
+
+
+def _check_config(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{path}: OK ({len(config.cameras)} camera(s), detector {config.detector.model})")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .logs import setup_logging
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        setup_logging()
+        log.error("%s", error)
+        return EXIT_CONFIG
+    setup_logging(config.log.level, config.log.json_lines)
+
+    from .app import Daemon
+    from .plugins import PluginError
+
+    daemon = Daemon(config, args.config)
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGHUP, lambda *_: daemon.reload())
+    try:
+        daemon.start()
+    except PluginError as error:
+        log.error("%s", error)
+        daemon.shutdown()
+        return EXIT_CONFIG
+    except OSError as error:  # e.g. the HTTP listen address is taken
+        log.error("cannot start: %s", error)
+        daemon.shutdown()
+        return EXIT_CONFIG
+    daemon.wait(exit_when_done=args.exit_when_done, max_seconds=args.max_seconds)
+    daemon.shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        return _check_config(args.config)
+    return _run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The configuration file: pydantic models, loading, and field-level error reporting."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SUPPORTED_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "v4l2", "test")
+CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """A configuration problem a user can fix; the message names the file and the field."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraConfig(StrictModel):
+    id: str = Field(description="Unique camera id; used in metrics labels, events and Redis keys.")
+    url: str = Field(description="rtsp://, http(s)://, file://, v4l2:///dev/videoN or test://[pattern]")
+    fps: Annotated[float, Field(gt=0, le=120)] = Field(
+        5.0, description="Analysis frames per second; extra frames are dropped inside GStreamer."
+    )
+    width: Annotated[int, Field(ge=32, le=7680)] | None = Field(
+        None, description="Processing width; GStreamer scales to it (height follows the aspect ratio if unset)."
+    )
+    height: Annotated[int, Field(ge=32, le=4320)] | None = Field(None, description="Processing height.")
+    loop: bool = Field(False, description="file:// sources only: start again at the end instead of stopping.")
+    enabled: bool = Field(True, description="Set false to keep a camera in the file without running it.")
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not CAMERA_ID.match(value):
+            raise ValueError("must be 1-64 characters of letters, digits, '_', '.', '-', starting alphanumeric")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme.lower()
+        if scheme not in SUPPORTED_SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}")
+        if scheme == "file" and not urlsplit(value).path:
+            raise ValueError("file:// URL needs a path, e.g. file:///var/lib/argusd/clip.mp4")
+        if scheme == "v4l2" and not urlsplit(value).path.startswith("/dev/"):
+            raise ValueError("v4l2 URL must name a device, e.g. v4l2:///dev/video0")
+        return value
+
+
+class DetectorConfig(StrictModel):
+    plugin: str = Field("ultralytics", description="Detector plugin name (entry point in argusd.detectors).")
+    model: str = Field(description="Model file or directory (.pt, .onnx, OpenVINO dir, .engine) or Triton URL.")
+    device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
+    imgsz: Annotated[int, Field(ge=32, le=4096, multiple_of=32)] = Field(640, description="Model input size.")
+    conf: Annotated[float, Field(ge=0.0, le=1.0)] = Field(0.25, description="Minimum detection confidence.")
+    iou: Annotated[float, Field(ge=0.0, le=1.0)] = Field(0.7, description="NMS IoU threshold.")
+    classes: list[str] | None = Field(
+        None, description="Class names to keep (the model's names, before `labels` renames them); all when unset."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Rename model classes in events, e.g. {Normal: person}."
+    )
+    half: bool | None = Field(None, description="FP16 inference; default: on for CUDA, off for CPU.")
+
+    @field_validator("device")
+    @classmethod
+    def _valid_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return value
+
+
+class BatchConfig(StrictModel):
+    max_batch: Annotated[int, Field(ge=1, le=64)] = Field(8, description="Most frames in one inference batch.")
+    max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = Field(
+        10.0, description="Longest wait after the first frame for frames from other cameras."
+    )
+
+
+class TrackerConfig(StrictModel):
+    kind: Literal["bytetrack"] = Field("bytetrack", description="Tracking algorithm.")
+    confirm_frames: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="Frames a track must persist before its `new` event."
+    )
+    lost_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        2.0, description="Seconds without a detection before a track ends."
+    )
+
+
+class RedisConfig(StrictModel):
+    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL; ARGUSD_REDIS_URL overrides.")
+    stream: str = Field("argusd:events", min_length=1, description="Stream key the events are added to.")
+    maxlen: Annotated[int, Field(ge=100)] = Field(100_000, description="Approximate stream length cap (MAXLEN ~).")
+    queue_size: Annotated[int, Field(ge=10, le=1_000_000)] = Field(
+        10_000, description="Events held in memory while Redis is unreachable; the oldest beyond it are dropped."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class HttpConfig(StrictModel):
+    listen: str = Field("127.0.0.1:9108", description="host:port for /metrics and /healthz.")
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:9108")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class LogConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    json_lines: bool = Field(False, alias="json", description="One JSON object per log line.")
+
+
+class Config(StrictModel):
+    cameras: list[CameraConfig] = Field(min_length=1, description="The cameras to analyse.")
+    detector: DetectorConfig
+    batch: BatchConfig = BatchConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    redis: RedisConfig = RedisConfig()
+    http: HttpConfig = HttpConfig()
+    log: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _unique_camera_ids(self) -> Config:
+        seen: set[str] = set()
+        for camera in self.cameras:
+            if camera.id in seen:
+                raise ValueError(f"duplicate camera id {camera.id!r}")
+            seen.add(camera.id)
+        return self
+
+
+ENV_OVERRIDES = {"ARGUSD_REDIS_URL": ("redis", "url")}
+
+
+def _format_errors(source: str, error: ValidationError) -> str:
+    lines = [f"{source}: {error.error_count()} error(s) in configuration"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {location}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: object, source: str = "<config>", environ: dict[str, str] | None = None) -> Config:
+    """Validate a mapping (from YAML) into a Config, applying environment overrides for secrets."""
+    environ = os.environ if environ is None else environ
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with at least 'cameras' and 'detector'")
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(variable):
+            section_data = data.setdefault(section, {})
+            if isinstance(section_data, dict):
+                section_data[key] = environ[variable]
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(source, error)) from None
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+    """Read and validate a YAML config file. Raises ConfigError with a readable message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file: {error.strerror or error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    return parse_config(data, str(path), environ)

@@ -1,0 +1,64 @@
+"""Prometheus metrics: one registry, one `argusd_` prefix, base units, low-cardinality labels."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from . import __version__
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.build_info = Info("argusd_build", "argusd version", registry=r)
+        self.build_info.info({"version": __version__})
+        self.frames_decoded = Counter(
+            "argusd_frames_decoded", "Frames decoded by GStreamer, before the analysis-rate limit",
+            ["camera"], registry=r)
+        self.frames_received = Counter(
+            "argusd_frames_received", "Frames handed to Python at the analysis rate", ["camera"], registry=r)
+        self.frames_analysed = Counter(
+            "argusd_frames_analysed", "Frames that went through detection", ["camera"], registry=r)
+        self.frames_dropped = Counter(
+            "argusd_frames_dropped",
+            "Frames not analysed, by reason: rate_limit (above the camera's fps, dropped in GStreamer), "
+            "superseded (a newer frame arrived before inference took it)",
+            ["camera", "reason"], registry=r)
+        self.camera_up = Gauge("argusd_camera_up", "1 while the camera is streaming", ["camera"], registry=r)
+        self.camera_state = Gauge(
+            "argusd_camera_state", "1 for the camera's current supervisor state", ["camera", "state"], registry=r)
+        self.camera_reconnects = Counter(
+            "argusd_camera_reconnects", "Pipeline rebuilds after an error, stall or end of stream",
+            ["camera"], registry=r)
+        self.inference_seconds = Histogram(
+            "argusd_inference_seconds", "Detector time per batch", buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            "argusd_batch_size", "Frames per inference batch", buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64),
+            registry=r)
+        self.events_produced = Counter(
+            "argusd_events_produced", "Events produced by the lifecycle", ["camera", "type"], registry=r)
+        self.events_published = Counter(
+            "argusd_events_published", "Events acknowledged by Redis", ["camera", "type"], registry=r)
+        self.events_dropped = Counter(
+            "argusd_events_dropped", "Events lost, by reason", ["reason"], registry=r)
+        self.publish_queue = Gauge(
+            "argusd_publish_queue_events", "Events waiting to be published", registry=r)
+        self.redis_up = Gauge("argusd_redis_up", "1 while the last Redis command succeeded", registry=r)
+        self.capture_to_publish_seconds = Histogram(
+            "argusd_capture_to_publish_seconds", "From frame capture to Redis acknowledgement of its event",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.model_info = Info("argusd_model", "Detector model and device", registry=r)
+
+    def forget_camera(self, camera_id: str) -> None:
+        """Drop a removed camera's state gauges so dashboards do not show it as down forever."""
+        for gauge in (self.camera_up, self.camera_state):
+            for labels in list(gauge._metrics):  # noqa: SLF001 (prometheus_client has no public lister)
+                if labels[0] == camera_id:
+                    gauge.remove(*labels)
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

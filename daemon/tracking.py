@@ -1,0 +1,60 @@
+"""Per-camera multi-object tracking with ultralytics' ByteTrack, on struct-of-arrays detections."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+from ultralytics.trackers.byte_tracker import BYTETracker
+
+from .types import Detections
+
+
+class _TrackerInput:
+    """The slice of ultralytics' Boxes interface BYTETracker reads, backed by a Detections' arrays."""
+
+    def __init__(self, detections: Detections) -> None:
+        self._detections = detections
+        xyxy = detections.xyxy
+        self.conf = detections.confidence
+        self.cls = detections.class_id.astype(np.float32)
+        self.xyxy = xyxy
+        self.xywh = np.column_stack(((xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2,
+                                     xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self._detections)
+
+    def __getitem__(self, index: np.ndarray) -> _TrackerInput:
+        return _TrackerInput(self._detections[index])
+
+
+class CameraTracker:
+    """ByteTrack for one camera. Returns only the detections matched to an active track, with ids."""
+
+    def __init__(self, fps: float, lost_timeout_s: float, conf: float) -> None:
+        track_buffer = max(1, round(fps * lost_timeout_s))
+        self._tracker = BYTETracker(
+            SimpleNamespace(
+                track_high_thresh=max(conf, 0.25),
+                track_low_thresh=min(0.1, conf),
+                new_track_thresh=max(conf, 0.25),
+                track_buffer=track_buffer,
+                match_thresh=0.8,
+                fuse_score=True,
+            )
+        )
+
+    def update(self, detections: Detections) -> Detections:
+        rows = self._tracker.update(_TrackerInput(detections))
+        if len(rows) == 0:
+            return Detections()
+        rows = np.asarray(rows, dtype=np.float64)
+        source = rows[:, 7].astype(np.int64)
+        # The tracker's box is its Kalman estimate; the event reports what the detector saw.
+        return Detections(
+            detections.xyxy[source],
+            detections.confidence[source],
+            detections.class_id[source],
+            rows[:, 4].astype(np.int64),
+        )

@@ -1,0 +1,116 @@
+"""Detector plugin for every model format ultralytics loads: .pt, .onnx, OpenVINO, TensorRT, Triton URL."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from daemon.config import DetectorConfig
+from daemon.plugins import PluginError
+from daemon.types import Detections
+
+log = logging.getLogger(__name__)
+
+# ultralytics would otherwise probe the network and pip-install missing requirements at run time.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+os.environ.setdefault("YOLO_VERBOSE", "false")
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise PluginError(f"detector.device is {requested!r} but no CUDA device is available")
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise PluginError(f"detector.device {requested!r}: only {torch.cuda.device_count()} CUDA device(s)")
+        return f"cuda:{index}"
+    return requested
+
+
+def check_model_source(model: str) -> str:
+    """Refuse anything ultralytics would try to download; return the local path or the Triton URL."""
+    if urlsplit(model).scheme in ("http", "https", "grpc"):
+        return model  # a Triton Inference Server endpoint
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise PluginError(
+            f"model file not found: {path.resolve()} — argusd never downloads weights; copy the model "
+            f"(.pt, .onnx, OpenVINO directory or .engine) to that path or set detector.model to where it is"
+        )
+    return str(path)
+
+
+class UltralyticsDetector:
+    """Batched detection through ultralytics' predictor, which letterboxes to the smallest stride-aligned
+    rectangle for dynamic-shape models and runs NMS on the model's device."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        source = check_model_source(config.model)
+        from ultralytics import YOLO
+
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.half = config.half if config.half is not None else self.device.startswith("cuda")
+        try:
+            self.model = YOLO(source, task="detect")
+        except Exception as error:  # ultralytics raises many types for unreadable or foreign files
+            raise PluginError(f"cannot load model {source}: {error}") from None
+        self.model_names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
+        self.class_filter = self._class_ids(config.classes)
+        unknown = sorted(set(config.labels) - set(self.model_names.values()))
+        if unknown:
+            raise PluginError(f"detector.labels: {', '.join(unknown)} not in the model's classes "
+                              f"({', '.join(self.model_names.values())})")
+        self.names = {index: config.labels.get(name, name) for index, name in self.model_names.items()}
+        self._warm_up()
+        log.info(
+            "detector: %s on %s%s, imgsz %d, classes %s",
+            Path(source).name, self.device, " fp16" if self.half else "", config.imgsz,
+            ",".join(self.model_names[i] for i in self.class_filter) if self.class_filter else "all",
+        )
+
+    def _class_ids(self, wanted: list[str] | None) -> list[int] | None:
+        if not wanted:
+            return None
+        by_name = {name.lower(): index for index, name in self.model_names.items()}
+        unknown = [name for name in wanted if name.lower() not in by_name]
+        if unknown:
+            raise PluginError(
+                f"detector.classes: {', '.join(unknown)} not in the model's classes "
+                f"({', '.join(self.model_names.values())})"
+            )
+        return sorted(by_name[name.lower()] for name in wanted)
+
+    def _warm_up(self) -> None:
+        self.detect([np.zeros((self.config.imgsz, self.config.imgsz, 3), np.uint8)])
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        results = self.model.predict(
+            list(images),
+            imgsz=self.config.imgsz,
+            conf=self.config.conf,
+            iou=self.config.iou,
+            classes=self.class_filter,
+            device=self.device,
+            quantize=16 if self.half else None,
+            verbose=False,
+        )
+        output = []
+        for result in results:
+            boxes = result.boxes
+            output.append(
+                Detections.from_arrays(
+                    boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy()
+                )
+            )
+        return output
