@@ -242,7 +242,7 @@ class CameraSource:
         return (
             f"{decode}videorate name=rate drop-only=true skip-to-first=true "
             f"! video/x-raw,framerate={rate.numerator}/{rate.denominator} "
-            f"! videoscale ! videoconvert ! video/x-raw,format=BGR{size} "
+            f"! videoscale ! videoconvert ! video/x-raw,format=BGR,pixel-aspect-ratio=1/1{size} "
             f"! appsink name=sink emit-signals=true max-buffers=1 drop=true sync={sync}"
         )
 
