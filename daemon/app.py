@@ -57,8 +57,8 @@ class Daemon:
 
     def start(self) -> None:
         """Load the model and start every stage. Raises PluginError/OSError for problems a user can fix."""
-        self.http = HttpServer(self.config.http.host, self.config.http.port, self.metrics, self.camera_status)
         self.detector = load_detector(self.config.detector)
+        self.http = HttpServer(self.config.http.host, self.config.http.port, self.metrics, self.camera_status)
         self.metrics.model_info.info({"model": self.config.detector.model, "device": self.detector.device})
         self.publisher.start()
         self.http.start()
@@ -93,7 +93,8 @@ class Daemon:
         self._worker_stop.set()
         if self._worker.is_alive():
             self._worker.join(30)
-        self.publisher.stop()
+        if self.publisher.running:
+            self.publisher.stop()
         if self.http is not None:
             self.http.stop()
         log.info("stopped: %d event(s) published", self.publisher.published)

@@ -61,11 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, lambda *_: daemon.reload())
     try:
         daemon.start()
-    except PluginError as error:
-        log.error("%s", error)
-        daemon.shutdown()
-        return EXIT_CONFIG
-    except OSError as error:  # e.g. the HTTP listen address is taken
+    except (PluginError, OSError) as error:  # bad model path or device, HTTP address taken, ...
         log.error("cannot start: %s", error)
         daemon.shutdown()
         return EXIT_CONFIG
