@@ -47,7 +47,7 @@ class Daemon:
         self.publisher = RedisPublisher(config.redis, self.metrics)
         self.http: HttpServer | None = None
         self._analysis: dict[str, _CameraAnalysis] = {}
-        self._camera_ended: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._camera_ended: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()  # (camera, removed)
         self._stop_requested = threading.Event()
         self._worker_stop = threading.Event()
         self._worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
@@ -118,7 +118,7 @@ class Daemon:
             source = self.sources.pop(camera_id)
         source.stop()
         self.batcher.unregister(camera_id)
-        self._camera_ended.put(camera_id)
+        self._camera_ended.put((camera_id, True))
         self.metrics.forget_camera(camera_id)
 
     def reload(self) -> None:
@@ -157,7 +157,7 @@ class Daemon:
         if state == CameraState.BACKOFF:
             self.metrics.camera_reconnects.labels(camera_id).inc()
         if state == CameraState.FINISHED:
-            self._camera_ended.put(camera_id)
+            self._camera_ended.put((camera_id, False))
 
     def _on_rate_stats(self, camera_id: str, decoded: int, rate_dropped: int) -> None:
         self.metrics.frames_decoded.labels(camera_id).inc(decoded)
@@ -205,8 +205,8 @@ class Daemon:
 
     def _end_finished_cameras(self) -> None:
         while not self._camera_ended.empty():
-            camera_id = self._camera_ended.get()
-            analysis = self._analysis.pop(camera_id, None)
+            camera_id, removed = self._camera_ended.get()
+            analysis = self._analysis.pop(camera_id, None) if removed else self._analysis.get(camera_id)
             if analysis is not None:
                 self._emit(camera_id, analysis, analysis.lifecycle.end_all(time.time()))
 
