@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("config", help="YAML configuration file")
+
+    commands.add_parser("config-reference", help="print the configuration reference (markdown)")
     return parser
 
 
@@ -74,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command == "config-reference":
+        from .config_reference import render
+
+        print(render(), end="")
+        return 0
     return _run(args)
 
 

@@ -139,12 +139,12 @@ class LogConfig(StrictModel):
 
 class Config(StrictModel):
     cameras: list[CameraConfig] = Field(min_length=1, description="The cameras to analyse.")
-    detector: DetectorConfig
-    batch: BatchConfig = BatchConfig()
-    tracker: TrackerConfig = TrackerConfig()
-    redis: RedisConfig = RedisConfig()
-    http: HttpConfig = HttpConfig()
-    log: LogConfig = LogConfig()
+    detector: DetectorConfig = Field(description="The object detector shared by all cameras.")
+    batch: BatchConfig = Field(BatchConfig(), description="Cross-camera inference batching.")
+    tracker: TrackerConfig = Field(TrackerConfig(), description="Object tracking and the event lifecycle.")
+    redis: RedisConfig = Field(RedisConfig(), description="Where events are published.")
+    http: HttpConfig = Field(HttpConfig(), description="The metrics and health endpoints.")
+    log: LogConfig = Field(LogConfig(), description="Logging.")
 
     @model_validator(mode="after")
     def _unique_camera_ids(self) -> Config:
