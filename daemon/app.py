@@ -8,12 +8,15 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from .batcher import FreshestFrameBatcher
 from .config import CameraConfig, Config, ConfigError, load_config
 from .events import ObjectLifecycle
 from .http import HttpServer
 from .metrics import Metrics
-from .plugins import Detector, load_detector
+from .plugins import Detector, PluginError, load_detector
+from .rules import CameraRules
 from .publisher import RedisPublisher
 from .redact import redact_url
 from .sources import CameraSource, CameraState
@@ -29,6 +32,7 @@ class _CameraAnalysis:
 
     tracker: CameraTracker
     lifecycle: ObjectLifecycle
+    class_mask: np.ndarray | None  # by class id: reported for this camera; None reports every class
     frames_analysed: int = 0
     events: int = 0
     last_analysed_at: float = 0.0
@@ -58,6 +62,7 @@ class Daemon:
     def start(self) -> None:
         """Load the model and start every stage. Raises PluginError/OSError for problems a user can fix."""
         self.detector = load_detector(self.config.detector)
+        self._check_camera_classes(self.config.cameras)
         self.http = HttpServer(self.config.http.host, self.config.http.port, self.metrics, self.camera_status)
         self.metrics.model_info.info({"model": self.config.detector.model, "device": self.detector.device})
         self.publisher.start()
@@ -210,19 +215,41 @@ class Daemon:
             if analysis is not None:
                 self._emit(camera_id, analysis, analysis.lifecycle.end_all(time.time()))
 
-    def _analysis_for(self, frame: Frame) -> _CameraAnalysis:
+    def _analysis_for(self, frame: Frame) -> _CameraAnalysis | None:
         analysis = self._analysis.get(frame.camera_id)
         if analysis is None:
             source = self.sources.get(frame.camera_id)
-            fps = source.config.fps if source else 5.0
-            tracker_config = self.config.tracker
+            if source is None:
+                return None  # removed by a reload while its frame was in the batch
+            camera = source.config
+            tracking = self.config.tracker
             analysis = _CameraAnalysis(
-                CameraTracker(fps, tracker_config.lost_timeout_s, self.config.detector.conf),
-                ObjectLifecycle(frame.camera_id, self.detector.names, tracker_config.confirm_frames,
-                                tracker_config.lost_timeout_s),
+                CameraTracker(tracking.kind, camera.fps, tracking.lost_timeout_s, self.config.detector.conf),
+                ObjectLifecycle(frame.camera_id, self.detector.names, tracking.confirm_frames,
+                                tracking.lost_timeout_s, tracking.update_interval_s,
+                                CameraRules(camera.zones, camera.lines)),
+                self._class_mask(camera.classes),
             )
             self._analysis[frame.camera_id] = analysis
         return analysis
+
+    def _check_camera_classes(self, cameras: list[CameraConfig]) -> None:
+        known = {n.lower() for n in self.detector.names.values()}
+        known |= {n.lower() for n in getattr(self.detector, "model_names", {}).values()}
+        for index, camera in enumerate(cameras):
+            unknown = [name for name in camera.classes or [] if name.lower() not in known]
+            if unknown:
+                raise PluginError(f"cameras.{index}.classes: {', '.join(unknown)} not among the detector's "
+                                  f"classes ({', '.join(self.detector.names.values())})")
+
+    def _class_mask(self, wanted: list[str] | None) -> np.ndarray | None:
+        if not wanted:
+            return None
+        names = self.detector.names
+        model_names = getattr(self.detector, "model_names", names)
+        keep = {name.lower() for name in wanted}
+        return np.array([names[i].lower() in keep or model_names.get(i, "").lower() in keep
+                         for i in range(max(names) + 1)], dtype=bool)
 
     def _analyse(self, batch: list[Frame]) -> None:
         started = time.perf_counter()
@@ -231,10 +258,14 @@ class Daemon:
         self.metrics.batch_size.observe(len(batch))
         for frame, found in zip(batch, detections, strict=True):
             analysis = self._analysis_for(frame)
+            if analysis is None:
+                continue
             analysis.frames_analysed += 1
             analysis.last_analysed_at = frame.captured_at
             self.metrics.frames_analysed.labels(frame.camera_id).inc()
-            tracked = analysis.tracker.update(found)
+            if analysis.class_mask is not None:
+                found = found[analysis.class_mask[found.class_id]]
+            tracked = analysis.tracker.update(found, frame.image)
             events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height)
             self._emit(frame.camera_id, analysis, events)
 
