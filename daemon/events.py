@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
 import numpy as np
 
 from .types import Detections
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # daemon/schema/event.schema.json; additive changes bump the minor
 
 
 def iso_utc(timestamp: float) -> str:
@@ -41,9 +41,30 @@ class Event:
     duration_s: float = 0.0
     best_confidence: float = 0.0
     schema_version: str = SCHEMA_VERSION
+    snapshot: dict | None = None  # where the annotated JPEG is: {"store": "file", "path"} or {"store": "redis", "key"}
+    # The object's best-confidence frame, for the snapshot writer; never serialised, and the daemon
+    # strips it before the event is queued for publishing.
+    best_frame: BestFrame | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "best_frame"}
+        if data["snapshot"] is None:
+            del data["snapshot"]
+        return data
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class BestFrame:
+    """The frame on which an object had its highest confidence, with that frame's tracked detections
+    (for annotation). Holding it keeps one image alive per active object, shared between objects."""
+
+    image: np.ndarray
+    detections: Detections
+    row: int  # the object's row in ``detections``
+    captured_at: float
 
 
 @dataclass(slots=True)
@@ -61,6 +82,7 @@ class _TrackedObject:
     best_confidence: float = 0.0
     confirmed: bool = False
     class_votes: dict[int, int] = field(default_factory=dict)
+    best_frame: BestFrame | None = None
 
 
 class ObjectLifecycle:
@@ -81,7 +103,10 @@ class ObjectLifecycle:
     def active(self) -> int:
         return sum(1 for obj in self._objects.values() if obj.confirmed)
 
-    def update(self, tracked: Detections, frame_seq: int, captured_at: float, width: int, height: int) -> list[Event]:
+    def update(self, tracked: Detections, frame_seq: int, captured_at: float, width: int, height: int,
+               image: np.ndarray | None = None) -> list[Event]:
+        """Events decided on this frame. With ``image``, each object keeps a reference to its
+        best-confidence frame, and its ``new`` and ``end`` events carry it as ``best_frame``."""
         events: list[Event] = []
         scale = np.array([width, height, width, height], dtype=np.float32)
         boxes = np.clip(tracked.xyxy / scale, 0.0, 1.0).astype(np.float64).round(4).tolist()
@@ -100,6 +125,8 @@ class ObjectLifecycle:
             obj.last_bbox = boxes[row]
             obj.last_confidence = confidence
             obj.last_seq = frame_seq
+            if image is not None and (obj.best_frame is None or confidence > obj.best_confidence):
+                obj.best_frame = BestFrame(image, tracked, row, captured_at)
             obj.best_confidence = max(obj.best_confidence, confidence)
             obj.class_votes[class_id] = obj.class_votes.get(class_id, 0) + 1
             obj.class_id = max(obj.class_votes, key=obj.class_votes.__getitem__)
@@ -143,6 +170,7 @@ class ObjectLifecycle:
             started_at=iso_utc(obj.first_seen),
             duration_s=round(obj.last_seen - obj.first_seen, 3),
             best_confidence=round(obj.best_confidence, 4),
+            best_frame=obj.best_frame,
         )
         obj.steps += 1
         return event
