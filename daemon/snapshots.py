@@ -12,6 +12,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+import numpy as np
 import redis
 
 from .annotate import annotate, encode_jpeg
@@ -96,8 +97,11 @@ class SnapshotWriter:
 
     def _render(self, event: Event) -> bytes:
         best = event.best_frame
+        # The event's object is drawn last, so overlapping boxes never hide its label.
+        others = [row for row in range(len(best.detections)) if row != best.row]
+        detections = best.detections[np.array([*others, best.row], dtype=np.int64)]
         caption = f"{event.camera} {event.type} #{event.track_id} {event.label} {event.best_confidence:.2f} {event.ts}"
-        return encode_jpeg(annotate(best.image, best.detections, self.names, caption), self.config.jpeg_quality)
+        return encode_jpeg(annotate(best.image, detections, self.names, caption), self.config.jpeg_quality)
 
     def _store(self, reference: dict, jpeg: bytes) -> None:
         if reference["store"] == "redis":
