@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from . import __version__
+from . import __version__, events_cli
 from .config import ConfigError, load_config
 
 log = logging.getLogger("argusd")
@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("config", help="YAML configuration file")
+    events_cli.add_parser(commands)
     return parser
 
 
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command == "events":
+        return events_cli.run(args)
     return _run(args)
 
 
