@@ -224,8 +224,9 @@ class RedisPublisher:
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
         self._came_up()
         self.published += len(batch)
+        for (camera, kind), count in collections.Counter((e.camera, e.type) for e in batch).items():
+            self.metrics.events_published.labels(camera, kind).inc(count)
         for event in batch:
-            self.metrics.events_published.labels(event.camera, event.type).inc()
             self.metrics.capture_to_publish_seconds.observe(max(0.0, acknowledged - event.captured_at))
         return True
 

@@ -19,6 +19,8 @@ One thread owns a Spool (the publisher's); it is not thread-safe.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -88,6 +90,13 @@ class Spool:
         self._head_consumed = 0  # records before the cursor in the head segment
         self.dropped = 0
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.directory / "lock", "a")
+        try:
+            # Two daemons sharing a spool would interleave and replay each other's events.
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise OSError(errno.EBUSY, "in use by another argusd process") from None
         self._recover()
 
     # -- public --------------------------------------------------------------------------------------
@@ -177,6 +186,7 @@ class Spool:
             self._sync_writer()
             self._writer.close()
             self._writer = None
+        self._lock.close()
 
     # -- internals -----------------------------------------------------------------------------------
 

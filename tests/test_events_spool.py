@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from daemon.spool import HEADER, Spool, decode_line, encode_line
 
 
@@ -45,6 +47,7 @@ def test_an_uncommitted_batch_is_read_again_after_a_crash(tmp_path: Path) -> Non
     spool = Spool(tmp_path, max_bytes=1 << 20)
     spool.append(payloads(5))
     assert spool.read(3).records == payloads(3)  # sent, but the process died before the commit
+    del spool  # what dying does to it: the lock goes with the process, nothing is synced or committed
     assert Spool(tmp_path, max_bytes=1 << 20).read(10).records == payloads(5)
 
 
@@ -95,3 +98,11 @@ def test_line_format() -> None:
     assert decode_line(line[:-1]) is None
     assert decode_line(b"00000000 " + b'{"a":1}\n') is None
     assert HEADER.startswith(b"#argusd-spool")
+
+
+def test_a_spool_in_use_by_another_process_is_refused(tmp_path: Path) -> None:
+    first = Spool(tmp_path, max_bytes=1 << 20)
+    with pytest.raises(OSError, match="in use by another argusd process"):
+        Spool(tmp_path, max_bytes=1 << 20)  # flock locks per open file, so this models a second process
+    first.close()
+    Spool(tmp_path, max_bytes=1 << 20)
