@@ -139,7 +139,8 @@ class RedisPublisher:
             self._flush_deadline = time.monotonic() + flush_timeout
             self._stop = True
             self._cond.notify_all()
-        self._thread.join(flush_timeout + self.config.command_timeout_s + 5)
+        if self._thread.is_alive():  # not started when the daemon failed before start()
+            self._thread.join(flush_timeout + self.config.command_timeout_s + 5)
         with self._cond:
             left = list(self._queue)
             self._queue.clear()
