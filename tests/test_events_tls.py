@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from conftest import free_port
-from events_support import stream_event_ids, synthetic_events, wait_for
+from events_support import synthetic_events, wait_for
 
 from daemon.config import RedisConfig, SpoolConfig
 from daemon.metrics import Metrics
