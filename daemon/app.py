@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -16,9 +16,10 @@ from .events import ObjectLifecycle
 from .http import HttpServer
 from .metrics import Metrics
 from .plugins import Detector, PluginError, load_detector
+from .publisher import RedisPublisher, stream_for
 from .rules import CameraRules
-from .publisher import RedisPublisher
 from .redact import redact_url
+from .snapshots import SnapshotWriter
 from .sources import CameraSource, CameraState
 from .tracking import CameraTracker
 from .types import Frame
@@ -48,7 +49,9 @@ class Daemon:
         self.batcher = FreshestFrameBatcher(
             config.batch.max_batch, config.batch.max_wait_ms / 1000, self._on_superseded
         )
-        self.publisher = RedisPublisher(config.redis, self.metrics)
+        self.publisher = RedisPublisher(config.redis, self.metrics, config.spool)
+        self.snapshots: SnapshotWriter | None = None
+        self.events_produced = 0
         self.http: HttpServer | None = None
         self._analysis: dict[str, _CameraAnalysis] = {}
         self._camera_ended: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()  # (camera, removed)
@@ -65,6 +68,10 @@ class Daemon:
         self._check_camera_classes(self.config.cameras)
         self.http = HttpServer(self.config.http.host, self.config.http.port, self.metrics, self.camera_status)
         self.metrics.model_info.info({"model": self.config.detector.model, "device": self.detector.device})
+        if self.config.snapshots.enabled:
+            self.snapshots = SnapshotWriter(self.config.snapshots, self.config.redis, self.detector.names,
+                                            self.metrics)
+            self.snapshots.start()
         self.publisher.start()
         self.http.start()
         self._worker.start()
@@ -72,7 +79,7 @@ class Daemon:
             if camera.enabled:
                 self._add_camera(camera)
         log.info("argusd started: %d camera(s), events to %s stream %s", len(self.sources),
-                 redact_url(self.config.redis.url), self.config.redis.stream)
+                 redact_url(self.config.redis.url), stream_for(self.config.redis.stream, "<camera>"))
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -98,11 +105,14 @@ class Daemon:
         self._worker_stop.set()
         if self._worker.is_alive():
             self._worker.join(30)
-        if self.publisher.running:
-            self.publisher.stop()
+        if self.snapshots is not None:
+            self.snapshots.stop()
+        self.publisher.stop()
         if self.http is not None:
             self.http.stop()
-        log.info("stopped: %d event(s) published", self.publisher.published)
+        log.info("stopped: %d event(s) produced, %d published (%d replayed from the spool), %d left in the spool",
+                 self.events_produced, self.publisher.published, self.publisher.replayed,
+                 self.publisher.spool.pending if self.publisher.spool else 0)
 
     def _all_done(self) -> bool:
         with self._lock:
@@ -148,7 +158,7 @@ class Daemon:
             elif camera_id not in old_cameras:
                 log.info("reload: adding camera %s", camera_id)
                 self._add_camera(camera)
-        unchanged = [name for name in ("detector", "batch", "tracker", "redis", "http", "log")
+        unchanged = [name for name in ("detector", "batch", "tracker", "redis", "spool", "snapshots", "http", "log")
                      if getattr(new, name) != getattr(self.config, name)]
         if unchanged:
             log.warning("reload: changes to %s take effect after a restart", ", ".join(unchanged))
@@ -268,13 +278,18 @@ class Daemon:
             if analysis.class_mask is not None:
                 found = found[analysis.class_mask[found.class_id]]
             tracked = analysis.tracker.update(found, frame.image)
-            events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height)
+            events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height,
+                                               frame.image if self.snapshots else None)
             self._emit(frame.camera_id, analysis, events)
 
     def _emit(self, camera_id: str, analysis: _CameraAnalysis, events: list) -> None:
         if not events:
             return
         analysis.events += len(events)
+        self.events_produced += len(events)
         for event in events:
             self.metrics.events_produced.labels(camera_id, event.type).inc()
+        # The frame reference goes to the snapshot queue only; queued events must not pin images.
+        events = [replace(e, snapshot=self.snapshots.request(e) if self.snapshots else None, best_frame=None)
+                  for e in events]
         self.publisher.submit(events)

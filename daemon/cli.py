@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from . import __version__
+from . import __version__, events_cli
 from .config import ConfigError, load_config
 
 log = logging.getLogger("argusd")
@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="openvino is the fastest on Intel/AMD CPUs; onnx runs anywhere (default: openvino)")
     export.add_argument("--imgsz", type=int, default=640, help="largest input side (default 640)")
     export.add_argument("--half", action="store_true", help="FP16 weights")
+    events_cli.add_parser(commands)
     return parser
 
 
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(render(), end="")
         return 0
+    if args.command == "events":
+        return events_cli.run(args)
     return _run(args)
 
 

@@ -156,12 +156,43 @@ class TrackerConfig(StrictModel):
 
 
 class RedisConfig(StrictModel):
-    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL; ARGUSD_REDIS_URL overrides.")
-    stream: str = Field("argusd:events", min_length=1, description="Stream key the events are added to.")
+    url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="redis://[user:password@]host:port/db, rediss:// for TLS, or unix:///path; "
+        "ARGUSD_REDIS_URL overrides. Credentials never reach logs or metrics.",
+    )
+    stream: str = Field(
+        "argusd:events", min_length=1,
+        description="Stream key the events are added to; may contain {camera} for one stream per camera.",
+    )
     maxlen: Annotated[int, Field(ge=100)] = Field(100_000, description="Approximate stream length cap (MAXLEN ~).")
     queue_size: Annotated[int, Field(ge=10, le=1_000_000)] = Field(
-        10_000, description="Events held in memory while Redis is unreachable; the oldest beyond it are dropped."
+        10_000, description="Events held in memory in front of Redis; the publisher moves them to the spool "
+        "while Redis is down, and drops (counted) the oldest only if the spool itself cannot keep up.",
     )
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        500, description="Most XADDs sent in one pipelined round trip."
+    )
+    connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(2.0, description="TCP/TLS connect timeout.")
+    command_timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        2.0, description="Longest wait for a pipeline's replies; a slower Redis counts as down and events "
+        "go to the spool.",
+    )
+    backoff_initial_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        0.2, description="First reconnect delay; doubles per failure, with +/-20% jitter."
+    )
+    backoff_max_s: Annotated[float, Field(gt=0, le=600)] = Field(5.0, description="Longest reconnect delay.")
+    idempotent: Literal["auto", "off"] = Field(
+        "auto", description="auto: use XADD IDMP (server-side de-duplication) when the server supports it "
+        "(Redis 8.6+); off: never. Events always carry event_id for consumer-side de-duplication.",
+    )
+    producer_id: str = Field(
+        "argusd", min_length=1, description="IDMP producer id; give each daemon writing to one stream its own."
+    )
+    tls_ca_file: str | None = Field(None, description="rediss:// only: CA bundle to verify the server with.")
+    tls_cert_file: str | None = Field(None, description="rediss:// only: client certificate (mutual TLS).")
+    tls_key_file: str | None = Field(None, description="rediss:// only: client private key (mutual TLS).")
+    tls_verify: bool = Field(True, description="rediss:// only: verify the server certificate and host name.")
 
     @field_validator("url")
     @classmethod
@@ -169,6 +200,53 @@ class RedisConfig(StrictModel):
         if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("stream")
+    @classmethod
+    def _valid_stream(cls, value: str) -> str:
+        try:
+            value.format(camera="x")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("the only placeholder allowed is {camera}") from None
+        return value
+
+
+class SpoolConfig(StrictModel):
+    directory: str = Field(
+        "/var/lib/argusd/spool", description="Directory of the durable event spool (created if missing)."
+    )
+    max_bytes: Annotated[int, Field(ge=4096)] = Field(
+        256 * 1024 * 1024, description="Spool size cap; when reached the oldest spooled events are dropped "
+        "and counted in argusd_events_dropped_total{reason=\"spool_full\"}.",
+    )
+    fsync: Literal["always", "batch", "interval", "never"] = Field(
+        "batch", description="always: fsync after every event; batch: after each batch the publisher spools; "
+        "interval: at most every fsync_interval_s; never: leave it to the OS (survives a daemon crash, "
+        "not a power cut).",
+    )
+    fsync_interval_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        1.0, description="fsync period for fsync: interval."
+    )
+
+
+class SnapshotConfig(StrictModel):
+    enabled: bool = Field(False, description="Write an annotated JPEG of the best frame for new and end events.")
+    store: Literal["file", "redis"] = Field(
+        "file", description="file: JPEGs under `directory` with age/size retention; redis: a key with a TTL."
+    )
+    directory: str = Field("/var/lib/argusd/snapshots", description="store: file, where the JPEGs go.")
+    max_age_s: Annotated[float, Field(gt=0)] = Field(
+        7 * 86400.0, description="store: file, delete snapshots older than this."
+    )
+    max_total_bytes: Annotated[int, Field(ge=1024 * 1024)] = Field(
+        1024 * 1024 * 1024, description="store: file, delete the oldest snapshots beyond this total size."
+    )
+    key_prefix: str = Field("argusd:snapshot:", description="store: redis, key prefix; the event_id follows.")
+    ttl_s: Annotated[int, Field(ge=1)] = Field(86400, description="store: redis, key time to live.")
+    jpeg_quality: Annotated[int, Field(ge=10, le=100)] = Field(80, description="JPEG quality.")
+    queue_size: Annotated[int, Field(ge=1, le=1000)] = Field(
+        32, description="Snapshots waiting for the encoder thread; beyond it they are dropped and counted."
+    )
 
 
 class HttpConfig(StrictModel):
@@ -202,6 +280,8 @@ class Config(StrictModel):
     batch: BatchConfig = Field(BatchConfig(), description="Cross-camera inference batching.")
     tracker: TrackerConfig = Field(TrackerConfig(), description="Object tracking and the event lifecycle.")
     redis: RedisConfig = Field(RedisConfig(), description="Where events are published.")
+    spool: SpoolConfig = Field(SpoolConfig(), description="The local disk spool that holds events while Redis is unreachable.")
+    snapshots: SnapshotConfig = Field(SnapshotConfig(), description="Annotated JPEGs of new and end events.")
     http: HttpConfig = Field(HttpConfig(), description="The metrics and health endpoints.")
     log: LogConfig = Field(LogConfig(), description="Logging.")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from .rules import CameraRules, RuleHit
 from .types import Detections
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.1"  # daemon/schema/event.schema.json; additive changes bump the minor
 RULE_EVENT_TYPES = ("zone_enter", "zone_exit", "loiter", "line_cross")
 MAX_PENDING_HITS = 64  # per unconfirmed track; a track that is never confirmed cannot hold more
 
@@ -56,10 +56,30 @@ class Event:
     rule: str | None = None  # rule events: the zone or line name
     direction: str | None = None  # line_cross: a_to_b | b_to_a
     direction_name: str | None = None  # line_cross: the configured name of that direction
+    snapshot: dict | None = None  # where the annotated JPEG is: {"store": "file", "path"} or {"store": "redis", "key"}
     schema_version: str = SCHEMA_VERSION
+    # The object's best-confidence frame, for the snapshot writer; never serialised, and the daemon
+    # strips it before the event is queued for publishing.
+    best_frame: BestFrame | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        """The published form: optional fields that do not apply to this event type are left out."""
+        return {f.name: value for f in fields(self) if f.name != "best_frame"
+                and (value := getattr(self, f.name)) is not None}
 
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, separators=(",", ":"))
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class BestFrame:
+    """The frame on which an object had its highest confidence, with that frame's tracked detections
+    (for annotation). Holding it keeps one image alive per active object, shared between objects."""
+
+    image: np.ndarray
+    detections: Detections
+    row: int  # the object's row in ``detections``
+    captured_at: float
 
 
 @dataclass(slots=True)
@@ -83,6 +103,7 @@ class _TrackedObject:
     pending_hits: list[RuleHit] = field(default_factory=list)
     changed: bool = False  # something an `update` reports changed since the last event
     last_update_at: float = 0.0
+    best_frame: BestFrame | None = None
 
 
 class ObjectLifecycle:
@@ -113,7 +134,10 @@ class ObjectLifecycle:
         obj = self._objects.get(track_id)
         return obj is not None and obj.confirmed
 
-    def update(self, tracked: Detections, frame_seq: int, captured_at: float, width: int, height: int) -> list[Event]:
+    def update(self, tracked: Detections, frame_seq: int, captured_at: float, width: int, height: int,
+               image: np.ndarray | None = None) -> list[Event]:
+        """Events decided on this frame. With ``image``, each object keeps a reference to its
+        best-confidence frame, and its events carry it as ``best_frame``."""
         events: list[Event] = []
         scale = np.array([width, height, width, height], dtype=np.float32)
         boxes = np.clip(tracked.xyxy / scale, 0.0, 1.0).astype(np.float64).round(4).tolist()
@@ -123,7 +147,7 @@ class ObjectLifecycle:
             for hit in self.rules.update(tracked, labels, width, height, captured_at):
                 hits_by_track.setdefault(hit.track_id, []).append(hit)
         for row, track_id in enumerate(tracked.track_id.tolist()):
-            obj = self._observe(track_id, row, tracked, boxes[row], frame_seq, captured_at)
+            obj = self._observe(track_id, row, tracked, boxes[row], frame_seq, captured_at, image)
             if self.rules:
                 zones = self.rules.zones_of(track_id)
                 if zones != obj.zones:
@@ -147,7 +171,8 @@ class ObjectLifecycle:
         return events
 
     def _observe(
-        self, track_id: int, row: int, tracked: Detections, box: list[float], frame_seq: int, at: float
+        self, track_id: int, row: int, tracked: Detections, box: list[float], frame_seq: int, at: float,
+        image: np.ndarray | None,
     ) -> _TrackedObject:
         confidence = float(tracked.confidence[row])
         class_id = int(tracked.class_id[row])
@@ -160,6 +185,8 @@ class ObjectLifecycle:
         obj.last_bbox = box
         obj.last_confidence = confidence
         obj.last_seq = frame_seq
+        if image is not None and (obj.best_frame is None or confidence > obj.best_confidence):
+            obj.best_frame = BestFrame(image, tracked, row, at)
         obj.best_confidence = max(obj.best_confidence, confidence)
         obj.class_votes[class_id] = obj.class_votes.get(class_id, 0) + 1
         majority = max(obj.class_votes, key=obj.class_votes.__getitem__)
@@ -227,6 +254,7 @@ class ObjectLifecycle:
             best_confidence=round(obj.best_confidence, 4),
             zones=list(obj.zones),
             attributes=dict(obj.attributes),
+            best_frame=obj.best_frame,
             **extra,
         )
         obj.steps += 1

@@ -52,6 +52,24 @@ class Metrics:
             "argusd_capture_to_publish_seconds", "From frame capture to Redis acknowledgement of its event",
             buckets=LATENCY_BUCKETS, registry=r)
         self.model_info = Info("argusd_model", "Detector model and device", registry=r)
+        self.events_spooled = Counter(
+            "argusd_events_spooled", "Events written to the local spool while Redis was unreachable or slow",
+            registry=r)
+        self.events_replayed = Counter(
+            "argusd_events_replayed", "Spooled events delivered to Redis (also counted as published)", registry=r)
+        self.spool_bytes = Gauge("argusd_spool_bytes", "Size of the spool on disk", registry=r)
+        self.spool_events = Gauge("argusd_spool_events", "Spooled events waiting for Redis", registry=r)
+        self.publish_seconds = Histogram(
+            "argusd_publish_seconds", "Redis round trip of one pipelined XADD batch", buckets=LATENCY_BUCKETS,
+            registry=r)
+        self.snapshots_written = Counter(
+            "argusd_snapshots_written", "Annotated event snapshots stored", ["camera"], registry=r)
+        self.snapshots_dropped = Counter(
+            "argusd_snapshots_dropped",
+            "Snapshots not stored, by reason: queue_full (encoder behind), error (write or Redis failed)",
+            ["reason"], registry=r)
+        self.snapshots_deleted = Counter(
+            "argusd_snapshots_deleted", "Snapshot files removed by retention (max age or total size)", registry=r)
 
     def forget_camera(self, camera_id: str) -> None:
         """Drop a removed camera's state gauges so dashboards do not show it as down forever."""

@@ -1,0 +1,140 @@
+"""`argusd events tail` and `argusd events consume`: follow the event stream, or consume it correctly."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import redis
+
+from .config import ConfigError, RedisConfig, load_config
+from .consumer import EventConsumer, StreamEvent, parse_entry
+from .publisher import redis_client
+from .redact import redact_url
+
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    events = commands.add_parser("events", help="read the event stream (tail, consume)")
+    actions = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", "-c", help="take the Redis URL and stream from this daemon config")
+    common.add_argument("--url", help="Redis URL (default: ARGUSD_REDIS_URL, the config's, or redis://127.0.0.1:6379/0)")
+    common.add_argument("--stream", action="append",
+                        help="stream key, repeatable (default: the config's stream, or argusd:events)")
+    common.add_argument("--camera", action="append", help="with a per-camera {camera} stream: which camera(s)")
+    common.add_argument("--json", action="store_true", help="print each event as one JSON line")
+    common.add_argument("--count", type=int, default=None, help="exit after this many events")
+    common.add_argument("--max-seconds", type=float, default=None, help="exit after this many seconds")
+
+    tail = actions.add_parser("tail", parents=[common], help="follow the stream (no consumer group, no acks)")
+    tail.add_argument("--from-start", action="store_true", help="print the stream's existing events first")
+
+    consume = actions.add_parser(
+        "consume", parents=[common],
+        help="read as a member of a consumer group: acknowledge, claim stuck entries, skip duplicates")
+    consume.add_argument("--group", "-g", required=True, help="consumer group (created if missing)")
+    consume.add_argument("--consumer", "-C", required=True, help="this consumer's name, stable across restarts")
+    consume.add_argument("--claim-idle-ms", type=int, default=60_000,
+                         help="claim entries other consumers left unacknowledged this long (XAUTOCLAIM)")
+    consume.add_argument("--start", choices=("all", "new"), default="all",
+                         help="where a newly created group starts: the whole stream or new events only")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config, streams = _target(args)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 78
+    client = redis_client(config.model_copy(update={"command_timeout_s": 10.0}))
+    limits = _Limits(args.count, args.max_seconds)
+    try:
+        if args.events_command == "tail":
+            for event in _tail(client, streams, args.from_start):
+                if event is not None:
+                    _print(event, args.json)
+                if limits.reached(event is not None):
+                    return 0
+        consumer = EventConsumer(client, streams, args.group, args.consumer, claim_idle_ms=args.claim_idle_ms,
+                                 start_id="0" if args.start == "all" else "$", count=min(100, args.count or 100))
+        while not limits.reached(False):
+            for event in consumer.poll():
+                _print(event, args.json)
+                consumer.ack([event])  # after handling (here: printing), never before
+                if limits.reached(True):
+                    return 0
+    except KeyboardInterrupt:
+        return 0
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+        print(f"argusd events: Redis at {redact_url(config.url)} unreachable: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except redis.ResponseError as error:
+        print(f"argusd events: Redis refused: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return 0
+
+
+class _Limits:
+    def __init__(self, count: int | None, max_seconds: float | None) -> None:
+        self.count = count
+        self.deadline = time.monotonic() + max_seconds if max_seconds else None
+        self.seen = 0
+
+    def reached(self, one_more: bool) -> bool:
+        self.seen += one_more
+        return (self.count is not None and self.seen >= self.count) or (
+            self.deadline is not None and time.monotonic() >= self.deadline)
+
+
+def _print(event: StreamEvent, as_json: bool) -> None:
+    print(json.dumps(event.data, separators=(",", ":")) if as_json else _pretty(event), flush=True)
+
+
+def _target(args: argparse.Namespace) -> tuple[RedisConfig, list[str]]:
+    config = load_config(args.config).redis if args.config else RedisConfig()
+    url = args.url or (None if args.config else os.environ.get("ARGUSD_REDIS_URL"))
+    if url:
+        config = RedisConfig.model_validate({**config.model_dump(), "url": url})
+    streams = args.stream or [config.stream]
+    if any("{camera}" in stream for stream in streams):
+        if not args.camera:
+            raise ConfigError(f"stream {config.stream} is per camera: name the camera(s) with --camera")
+        streams = [s.format(camera=c) for s in streams for c in args.camera]
+    return config, streams
+
+
+def _tail(client: redis.Redis, streams: list[str], from_start: bool):
+    """Yield events as they arrive (None on each idle second, so time limits are checked)."""
+    last = {stream: "0" if from_start else "$" for stream in streams}
+    if not from_start:  # resolve "$" once, so entries added between two XREADs are not skipped
+        for stream in streams:
+            info = client.xinfo_stream(stream) if client.exists(stream) else None
+            last[stream] = info["last-generated-id"] if info else "0"
+    while True:
+        reply = client.xread(last, count=100, block=1000)
+        if not reply:
+            yield None
+        for stream, entries in reply:
+            name = stream.decode() if isinstance(stream, bytes) else stream
+            for entry_id, fields in entries:
+                last[name] = entry_id
+                yield parse_entry(name, entry_id, fields)
+
+
+def _pretty(event: StreamEvent) -> str:
+    data = event.data
+    parts = [data.get("ts", "?"), event.camera, f"{event.type:<4}"]
+    if "label" in data:
+        parts.append(f"{data['label']} #{data.get('track_id', '?')} conf {data.get('best_confidence', 0):.2f}")
+    if "duration_s" in data and event.type == "end":
+        parts.append(f"{data['duration_s']:.1f}s")
+    if "snapshot" in data:
+        parts.append(data["snapshot"].get("path") or data["snapshot"].get("key", ""))
+    parts.append(f"id={event.event_id}")
+    return "  ".join(str(part) for part in parts)

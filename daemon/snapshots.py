@@ -1,0 +1,141 @@
+"""Annotated JPEG snapshots of an object's best frame for its `new` and `end` events, written off the
+inference thread (bounded queue + one worker; drops counted), into a directory with age/size retention
+or into Redis keys with a TTL."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import redis
+
+from .annotate import annotate, encode_jpeg
+from .config import RedisConfig, SnapshotConfig
+from .events import Event
+from .metrics import Metrics
+from .publisher import redis_client
+from .redact import redact_text
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_TYPES = ("new", "end")
+RETENTION_CHECK_S = 30.0
+
+
+class SnapshotWriter:
+    def __init__(self, config: SnapshotConfig, redis_config: RedisConfig, names: dict[int, str],
+                 metrics: Metrics) -> None:
+        self.config = config
+        self.names = names
+        self.metrics = metrics
+        self.directory = Path(config.directory).resolve()
+        self._queue: queue.Queue[tuple[dict, Event] | None] = queue.Queue(config.queue_size)
+        self._client = redis_client(redis_config) if config.store == "redis" else None
+        self._files: deque[tuple[float, int, Path]] = deque()  # (mtime, size, path), oldest first
+        self._total_bytes = 0
+        self._thread = threading.Thread(target=self._run, name="snapshots", daemon=True)
+        self.written = 0
+        self.dropped = 0
+
+    def start(self) -> None:
+        if self.config.store == "file":
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._index_existing()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(30)
+        if self._client is not None:
+            self._client.close()
+
+    def request(self, event: Event) -> dict | None:
+        """Queue the snapshot of a new/end event; its reference for the event, or None when there is no
+        frame or the queue is full (counted). Called on the inference thread: it never blocks."""
+        if event.type not in SNAPSHOT_TYPES or event.best_frame is None:
+            return None
+        if self.config.store == "file":
+            reference = {"store": "file", "path": str(self.directory / event.camera / f"{event.event_id}.jpg")}
+        else:
+            reference = {"store": "redis", "key": f"{self.config.key_prefix}{event.event_id}"}
+        try:
+            self._queue.put_nowait((reference, event))
+        except queue.Full:
+            self._drop("queue_full")
+            return None
+        return reference
+
+    # -- worker --------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=RETENTION_CHECK_S)
+            except queue.Empty:
+                self._enforce_retention()
+                continue
+            if item is None:
+                return
+            reference, event = item
+            try:
+                self._store(reference, self._render(event))
+            except (OSError, ValueError, redis.RedisError) as error:
+                log.warning("snapshots: %s for event %s not stored: %s", reference.get("path") or reference["key"],
+                            event.event_id, redact_text(str(error)))
+                self._drop("error")
+                continue
+            self.written += 1
+            self.metrics.snapshots_written.labels(event.camera).inc()
+
+    def _render(self, event: Event) -> bytes:
+        best = event.best_frame
+        # The event's object is drawn last, so overlapping boxes never hide its label.
+        others = [row for row in range(len(best.detections)) if row != best.row]
+        detections = best.detections[np.array([*others, best.row], dtype=np.int64)]
+        caption = f"{event.camera} {event.type} #{event.track_id} {event.label} {event.best_confidence:.2f} {event.ts}"
+        return encode_jpeg(annotate(best.image, detections, self.names, caption), self.config.jpeg_quality)
+
+    def _store(self, reference: dict, jpeg: bytes) -> None:
+        if reference["store"] == "redis":
+            self._client.set(reference["key"], jpeg, ex=self.config.ttl_s)
+            return
+        path = Path(reference["path"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(jpeg)
+        os.replace(temporary, path)  # readers never see half a JPEG
+        self._files.append((time.time(), len(jpeg), path))
+        self._total_bytes += len(jpeg)
+        self._enforce_retention()
+
+    def _index_existing(self) -> None:
+        found = []
+        for path in self.directory.rglob("*.jpg"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            found.append((stat.st_mtime, stat.st_size, path))
+        self._files = deque(sorted(found))
+        self._total_bytes = sum(size for _, size, _ in found)
+        self._enforce_retention()
+
+    def _enforce_retention(self) -> None:
+        oldest_allowed = time.time() - self.config.max_age_s
+        while self._files and (self._total_bytes > self.config.max_total_bytes or self._files[0][0] < oldest_allowed):
+            _, size, path = self._files.popleft()
+            self._total_bytes -= size
+            path.unlink(missing_ok=True)
+            self.metrics.snapshots_deleted.inc()
+
+    def _drop(self, reason: str) -> None:
+        self.dropped += 1
+        self.metrics.snapshots_dropped.labels(reason).inc()
