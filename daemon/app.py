@@ -32,6 +32,7 @@ class _CameraAnalysis:
     frames_analysed: int = 0
     events: int = 0
     last_analysed_at: float = 0.0
+    active_objects: int = 0  # copied from the lifecycle here, so status readers never iterate its dict
 
 
 class Daemon:
@@ -215,7 +216,7 @@ class Daemon:
             status.append(source.status() | {
                 "frames_analysed": analysis.frames_analysed if analysis else 0,
                 "events": analysis.events if analysis else 0,
-                "active_objects": analysis.lifecycle.active if analysis else 0,
+                "active_objects": analysis.active_objects if analysis else 0,
             })
         return status
 
@@ -271,6 +272,7 @@ class Daemon:
             self._emit(frame.camera_id, analysis, events)
 
     def _emit(self, camera_id: str, analysis: _CameraAnalysis, events: list) -> None:
+        analysis.active_objects = analysis.lifecycle.active
         if not events:
             return
         analysis.events += len(events)

@@ -227,8 +227,7 @@ class CameraSource:
             self._record_error(missing)
             return _RunResult(_Ending.ERROR, 0.0)
         pipeline = self._pipeline
-        self._last_frame_monotonic = 0.0
-        started = time.monotonic()
+        started = time.monotonic()  # a frame after this is this run's; the age keeps growing across runs
         first_frame = 0.0
         warning: str | None = None
         bus = pipeline.get_bus()
@@ -242,7 +241,7 @@ class CameraSource:
             self._collect_rate_stats()
             now = time.monotonic()
             last_frame = self._last_frame_monotonic
-            if last_frame and not first_frame:
+            if last_frame > started and not first_frame:
                 first_frame = last_frame
                 log.info("camera %s: streaming (first frame after %.2f s)", self.camera_id, last_frame - started)
                 self._logged_error = None
