@@ -37,6 +37,7 @@ class _CameraAnalysis:
     frames_analysed: int = 0
     events: int = 0
     last_analysed_at: float = 0.0
+    active_objects: int = 0  # copied from the lifecycle here, so status readers never iterate its dict
 
 
 class Daemon:
@@ -56,6 +57,8 @@ class Daemon:
         self._analysis: dict[str, _CameraAnalysis] = {}
         self._camera_ended: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()  # (camera, removed)
         self._stop_requested = threading.Event()
+        self._reload_requested = threading.Event()
+        self._wake = threading.Event()  # set by request_stop/request_reload so wait() reacts at once
         self._worker_stop = threading.Event()
         self._worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
         self._lock = threading.Lock()  # guards self.sources against reload vs status readers
@@ -83,12 +86,23 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stop_requested.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        """Safe from a signal handler: the reload itself runs in ``wait``'s loop, not inside the handler."""
+        self._reload_requested.set()
+        self._wake.set()
 
     def wait(self, exit_when_done: bool = False, max_seconds: float | None = None) -> None:
         """Block until a stop is requested, ``max_seconds`` pass, or (with ``exit_when_done``) every
-        camera has finished and its frames are analysed."""
+        camera has finished and its frames are analysed. Requested reloads run here."""
         deadline = time.monotonic() + max_seconds if max_seconds else None
-        while not self._stop_requested.wait(0.2):
+        while not self._stop_requested.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+            if self._reload_requested.is_set() and not self._stop_requested.is_set():
+                self._reload_requested.clear()
+                self.reload()
             if deadline is not None and time.monotonic() >= deadline:
                 log.info("run time limit reached")
                 return
@@ -122,38 +136,55 @@ class Daemon:
     # -- cameras -------------------------------------------------------------------------------------
 
     def _add_camera(self, camera: CameraConfig) -> None:
-        source = CameraSource(camera, self.batcher.put, self._on_camera_state, self._on_rate_stats)
+        source = CameraSource(camera, self._on_frame, self._on_camera_state, self._on_rate_stats, self._on_reconnect)
         with self._lock:
             self.sources[camera.id] = source
         self.batcher.register(camera.id)
         source.start()
 
-    def _remove_camera(self, camera_id: str) -> None:
+    def _stop_camera(self, camera_id: str) -> None:
         with self._lock:
-            source = self.sources.pop(camera_id)
-        source.stop()
+            source = self.sources.get(camera_id)
+        if source is not None:
+            source.stop()
+
+    def _forget_camera(self, camera_id: str) -> None:
+        with self._lock:
+            self.sources.pop(camera_id, None)
         self.batcher.unregister(camera_id)
         self._camera_ended.put((camera_id, True))
         self.metrics.forget_camera(camera_id)
 
     def reload(self) -> None:
-        """Re-read the config file and apply camera changes; keep the running config if it is invalid."""
+        """Re-read the config file and apply camera changes; keep the running config if it is invalid.
+
+        Only cameras that were added, removed or changed are touched (and FAILED ones retried); the others
+        and the inference worker keep running undisturbed."""
         if self.config_path is None:
+            log.warning("reload: no config file to re-read")
             return
         try:
             new = load_config(self.config_path)
         except ConfigError as error:
-            log.error("reload rejected, keeping the running config: %s", str(error).replace("\n", ";"))
+            self.metrics.reloads.labels("rejected").inc()
+            log.error("reload rejected, keeping the running config: %s", "; ".join(
+                line.strip() for line in str(error).splitlines()))
             return
         old_cameras = {c.id: c for c in self.config.cameras if c.enabled}
         new_cameras = {c.id: c for c in new.cameras if c.enabled}
-        for camera_id in old_cameras.keys() - new_cameras.keys():
-            log.info("reload: removing camera %s", camera_id)
-            self._remove_camera(camera_id)
+        with self._lock:
+            failed = {i for i, s in self.sources.items() if s.state == CameraState.FAILED}
+        removed = old_cameras.keys() - new_cameras.keys()
+        changed = {i for i, c in new_cameras.items() if i in old_cameras and (old_cameras[i] != c or i in failed)}
+        for camera_id in sorted(removed | changed):  # stop them all first: their teardowns overlap
+            self._stop_camera(camera_id)
+        for camera_id in sorted(removed):
+            log.info("reload: removed camera %s", camera_id)
+            self._forget_camera(camera_id)
         for camera_id, camera in new_cameras.items():
-            if camera_id in old_cameras and old_cameras[camera_id] != camera:
-                log.info("reload: restarting changed camera %s", camera_id)
-                self._remove_camera(camera_id)
+            if camera_id in changed:
+                log.info("reload: restarting %s camera %s", "failed" if camera_id in failed else "changed", camera_id)
+                self._forget_camera(camera_id)
                 self._add_camera(camera)
             elif camera_id not in old_cameras:
                 log.info("reload: adding camera %s", camera_id)
@@ -163,16 +194,26 @@ class Daemon:
         if unchanged:
             log.warning("reload: changes to %s take effect after a restart", ", ".join(unchanged))
         self.config = self.config.model_copy(update={"cameras": new.cameras})
+        self.metrics.reloads.labels("applied").inc()
         log.info("reload: done, %d camera(s)", len(self.sources))
 
+    def _on_frame(self, frame: Frame) -> None:
+        self.metrics.frames_received.labels(frame.camera_id).inc()
+        self.batcher.put(frame)
+
     def _on_camera_state(self, camera_id: str, state: CameraState, error: str | None) -> None:
+        if state == CameraState.STOPPED:  # a removed camera: its gauges go with it (forget_camera)
+            return
         for candidate in CameraState:
             self.metrics.camera_state.labels(camera_id, candidate.value).set(1 if candidate == state else 0)
         self.metrics.camera_up.labels(camera_id).set(1 if state == CameraState.STREAMING else 0)
-        if state == CameraState.BACKOFF:
-            self.metrics.camera_reconnects.labels(camera_id).inc()
+        if state == CameraState.STALLED:
+            self.metrics.camera_stalls.labels(camera_id).inc()
         if state == CameraState.FINISHED:
             self._camera_ended.put((camera_id, False))
+
+    def _on_reconnect(self, camera_id: str) -> None:
+        self.metrics.camera_reconnects.labels(camera_id).inc()
 
     def _on_rate_stats(self, camera_id: str, decoded: int, rate_dropped: int) -> None:
         self.metrics.frames_decoded.labels(camera_id).inc(decoded)
@@ -188,17 +229,10 @@ class Daemon:
         status = []
         for source in sources:
             analysis = self._analysis.get(source.camera_id)
-            status.append({
-                "id": source.camera_id,
-                "url": redact_url(source.config.url),
-                "state": source.state.value,
-                "last_error": source.last_error,
-                "fps_target": source.config.fps,
-                "frames_received": source.frames_delivered,
+            status.append(source.status() | {
                 "frames_analysed": analysis.frames_analysed if analysis else 0,
                 "events": analysis.events if analysis else 0,
-                "active_objects": analysis.lifecycle.active if analysis else 0,
-                "reconnects": source.reconnects,
+                "active_objects": analysis.active_objects if analysis else 0,
             })
         return status
 
@@ -283,6 +317,7 @@ class Daemon:
             self._emit(frame.camera_id, analysis, events)
 
     def _emit(self, camera_id: str, analysis: _CameraAnalysis, events: list) -> None:
+        analysis.active_objects = analysis.lifecycle.active
         if not events:
             return
         analysis.events += len(events)

@@ -68,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     daemon = Daemon(config, args.config)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
-    signal.signal(signal.SIGHUP, lambda *_: daemon.reload())
+    signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
     try:
         daemon.start()
     except (PluginError, OSError) as error:  # bad model path or device, HTTP address taken, ...

@@ -76,6 +76,19 @@ class CameraConfig(StrictModel):
     height: Annotated[int, Field(ge=32, le=4320)] | None = Field(None, description="Processing height.")
     loop: bool = Field(False, description="file:// sources only: start again at the end instead of stopping.")
     enabled: bool = Field(True, description="Set false to keep a camera in the file without running it.")
+    watchdog_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        5.0, description="Seconds without a frame before a streaming camera counts as stalled and is reconnected "
+        "(GStreamer alone notices a hung RTSP camera only after ~27 s). Must exceed the frame interval 1/fps."
+    )
+    start_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        10.0, description="Seconds a (re)connection may take to deliver its first frame before it is abandoned."
+    )
+    backoff_initial_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        0.5, description="First wait before reconnecting after a failure; doubles per failed attempt (+-20% jitter)."
+    )
+    backoff_max_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        10.0, description="Longest wait between reconnection attempts; bounds how long a recovered camera waits."
+    )
     classes: list[str] | None = Field(
         None, description="Event labels (or model class names) reported for this camera; all when unset."
     )
@@ -108,6 +121,15 @@ class CameraConfig(StrictModel):
         if scheme == "v4l2" and not urlsplit(value).path.startswith("/dev/"):
             raise ValueError("v4l2 URL must name a device, e.g. v4l2:///dev/video0")
         return value
+
+    @model_validator(mode="after")
+    def _consistent_timing(self) -> CameraConfig:
+        if self.watchdog_s <= 1.0 / self.fps:
+            raise ValueError(f"watchdog_s ({self.watchdog_s:g}) must exceed the frame interval 1/fps "
+                             f"({1.0 / self.fps:g} s)")
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be at least backoff_initial_s")
+        return self
 
 
 class DetectorConfig(StrictModel):

@@ -34,6 +34,13 @@ class Metrics:
         self.camera_reconnects = Counter(
             "argusd_camera_reconnects", "Pipeline rebuilds after an error, stall or end of stream",
             ["camera"], registry=r)
+        self.camera_stalls = Counter(
+            "argusd_camera_stalls",
+            "Times a streaming camera delivered no frame for its watchdog_s (a hung source, not back-pressure: "
+            "back-pressure shows as argusd_frames_dropped_total{reason=\"superseded\"})", ["camera"], registry=r)
+        self.reloads = Counter(
+            "argusd_config_reloads", "Configuration reloads (SIGHUP), by result: applied or rejected",
+            ["result"], registry=r)
         self.inference_seconds = Histogram(
             "argusd_inference_seconds", "Detector time per batch", buckets=LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram(

@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -20,21 +21,41 @@ import numpy as np
 
 from .config import CameraConfig
 from .gst import GLib, Gst, GstVideo
-from .redact import redact_text, redact_url
+from .redact import redact_text, redact_url, url_secrets
 from .types import Frame
 
 log = logging.getLogger(__name__)
 
 
 class CameraState(str, enum.Enum):
-    STARTING = "starting"
-    STREAMING = "streaming"
-    STALLED = "stalled"
-    BACKOFF = "backoff"
-    FAILED = "failed"
+    STARTING = "starting"  # building a pipeline and waiting for its first frame
+    STREAMING = "streaming"  # frames arrive
+    STALLED = "stalled"  # frames stopped for watchdog_s; stays until frames flow again or an attempt errors
+    BACKOFF = "backoff"  # a live source is down (last_error says why); waiting to reconnect
+    FAILED = "failed"  # gave up: an error retrying cannot fix (file, missing element); a reload retries it
     FINISHED = "finished"  # a file source that reached its end and does not loop
     STOPPED = "stopped"
 
+
+class _Ending(enum.Enum):
+    """Why one pipeline run ended."""
+
+    STOP = "stop"  # stop() was called
+    FINISHED = "finished"  # a file reached its end and does not loop
+    ERROR = "error"  # GStreamer reported an error, or a live source ended its stream
+    TIMEOUT = "timeout"  # no frame for watchdog_s, or no first frame within start_timeout_s
+    BROKEN = "broken"  # the pipeline cannot even be built: retrying cannot help
+
+
+@dataclass(frozen=True, slots=True)
+class _RunResult:
+    ending: _Ending
+    streamed_s: float  # how long frames flowed in this run
+
+
+# A run that streamed this long shows the camera healthy again: its next failure backs off from the start.
+STABLE_STREAM_S = 10.0
+POLL_S = 0.2  # bus poll interval, hence the watchdog's resolution
 
 TEST_PATTERNS = {"smpte", "ball", "snow", "black", "white", "red", "green", "blue", "checkers-8", "gamut"}
 
@@ -60,8 +81,11 @@ def _source_description(url: str) -> tuple[str, dict[str, object]]:
 class CameraSource:
     """Runs one camera's pipeline under a supervisor thread and hands frames to ``on_frame``.
 
-    The supervisor rebuilds the pipeline after errors, end of a live stream, or a watchdog stall, with
-    jittered exponential backoff; a file source stops at its end unless it loops.
+    Every attempt builds a fresh pipeline and tears it down completely (state NULL, signal handlers
+    disconnected, references dropped). A live source is reconnected after an error, an end of stream or a
+    watchdog stall, with jittered exponential backoff. A file source loops (seek to the start) or finishes;
+    its errors are final (FAILED) until a reload. ``on_frame`` runs on GStreamer's streaming thread, the
+    other callbacks on the supervisor thread.
     """
 
     def __init__(
@@ -70,25 +94,29 @@ class CameraSource:
         on_frame: Callable[[Frame], None],
         on_state: Callable[[str, CameraState, str | None], None] | None = None,
         on_rate_stats: Callable[[str, int, int], None] | None = None,
-        watchdog_s: float = 5.0,
-        backoff_initial_s: float = 0.5,
-        backoff_max_s: float = 30.0,
+        on_reconnect: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self._on_frame = on_frame
         self._on_state = on_state
         self._on_rate_stats = on_rate_stats
-        self.watchdog_s = watchdog_s
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
+        self._on_reconnect = on_reconnect
+        self._secrets = url_secrets(config.url)
+        self.live = is_live(config.url)
         self.state = CameraState.STOPPED
+        self.state_since = time.time()
         self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self._logged_error: str | None = None  # the error last logged since frames last flowed
         self.frames_delivered = 0
         self.reconnects = 0
+        self.stalls = 0
+        self.next_attempt_at: float | None = None
         self._last_frame_monotonic = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pipeline: Gst.Pipeline | None = None
+        self._handlers: list[tuple[Gst.Element, int]] = []
         self._videorate: Gst.Element | None = None
         self._rate_seen = (0, 0)
 
@@ -105,96 +133,156 @@ class CameraSource:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("camera %s: pipeline did not stop within %.0f s", self.camera_id, timeout)
+            self._thread = None
         self._set_state(CameraState.STOPPED)
 
     @property
     def done(self) -> bool:
-        return self.state in (CameraState.FINISHED, CameraState.STOPPED)
+        """No frame will come any more: finished, stopped, or failed for good."""
+        return self.state in (CameraState.FINISHED, CameraState.STOPPED, CameraState.FAILED)
+
+    def status(self) -> dict[str, object]:
+        """A JSON-ready view of the supervisor; the URL and error text are already redacted."""
+        last_frame = self._last_frame_monotonic
+        waiting = self.state in (CameraState.BACKOFF, CameraState.STALLED) and self.next_attempt_at
+        return {
+            "id": self.camera_id,
+            "url": redact_url(self.config.url),
+            "state": self.state.value,
+            "state_since": round(self.state_since, 3),
+            "last_error": self.last_error,
+            "last_error_at": round(self.last_error_at, 3) if self.last_error_at else None,
+            "last_frame_age_s": round(time.monotonic() - last_frame, 3) if last_frame else None,
+            "next_attempt_in_s": round(max(0.0, self.next_attempt_at - time.time()), 3) if waiting else None,
+            "fps_target": self.config.fps,
+            "frames_received": self.frames_delivered,
+            "reconnects": self.reconnects,
+            "stalls": self.stalls,
+        }
 
     # -- supervision ---------------------------------------------------------------------------------
 
-    def _set_state(self, state: CameraState, error: str | None = None) -> None:
-        if error is not None:
-            self.last_error = redact_text(error)
-        if state == self.state and error is None:
+    def _set_state(self, state: CameraState) -> None:
+        if state == self.state or (self._stop.is_set() and state != CameraState.STOPPED):
             return
-        self.state = state
-        if state == CameraState.STREAMING:
-            log.info("camera %s: streaming", self.camera_id)
-        elif error is not None:
-            log.warning("camera %s: %s: %s", self.camera_id, state.value, self.last_error)
-        else:
-            log.info("camera %s: %s", self.camera_id, state.value)
+        previous, self.state = self.state, state
+        self.state_since = time.time()
+        if state == CameraState.STALLED and previous == CameraState.STREAMING:
+            self.stalls += 1
         if self._on_state is not None:
             self._on_state(self.camera_id, state, self.last_error)
 
+    def _record_error(self, text: str) -> bool:
+        """Keep the error, redacted; True when it is news since frames last flowed (worth a log line)."""
+        text = redact_text(text, self._secrets)
+        news = text != self._logged_error
+        self.last_error, self.last_error_at, self._logged_error = text, time.time(), text
+        return news
+
     def _supervise(self) -> None:
-        delay = self.backoff_initial_s
+        config = self.config
+        delay = config.backoff_initial_s
+        log.info("camera %s: starting %s", self.camera_id, redact_url(config.url))
         while not self._stop.is_set():
-            outcome = self._run_once()
+            result = self._run_once()
             self._teardown()
-            if outcome == "stop":
+            if result.ending == _Ending.STOP:
                 return
-            if outcome == "finished":
+            if result.ending == _Ending.FINISHED:
+                log.info("camera %s: finished (end of file)", self.camera_id)
                 self._set_state(CameraState.FINISHED)
                 return
-            if outcome == "restart":  # a looping file: no backoff needed
-                delay = self.backoff_initial_s
-                continue
-            if outcome == "streamed":
-                delay = self.backoff_initial_s
+            if result.ending == _Ending.BROKEN or not self.live:
+                # A file that cannot be read or decoded, or a missing element, will not heal by itself.
+                log.error("camera %s: failed: %s (fix it, then reload)", self.camera_id, self.last_error)
+                self._set_state(CameraState.FAILED)
+                return
+            if result.streamed_s >= STABLE_STREAM_S:
+                delay = config.backoff_initial_s
+            wait = delay * random.uniform(0.8, 1.2)  # jitter: cameras behind one switch do not retry in step
+            self.next_attempt_at = time.time() + wait
+            if result.ending == _Ending.ERROR or self.state != CameraState.STALLED:
+                self._set_state(CameraState.BACKOFF)  # a silent stall stays reported until frames flow again
             self.reconnects += 1
-            wait = delay * random.uniform(0.8, 1.2)
-            self._set_state(CameraState.BACKOFF)
-            log.info("camera %s: reconnecting in %.1f s", self.camera_id, wait)
+            if self._on_reconnect is not None:
+                self._on_reconnect(self.camera_id)
+            log.debug("camera %s: reconnecting in %.1f s", self.camera_id, wait)
             if self._stop.wait(wait):
                 return
-            delay = min(delay * 2, self.backoff_max_s)
+            delay = min(delay * 2, config.backoff_max_s)
 
-    def _run_once(self) -> str:
-        """Build and run one pipeline until it ends; returns why: stop, finished, restart, streamed, error."""
-        self._set_state(CameraState.STARTING)
+    def _run_once(self) -> _RunResult:
+        """Build and run one pipeline until it ends, watching its frames and its bus."""
+        if self.state != CameraState.STALLED:
+            self._set_state(CameraState.STARTING)
         try:
-            pipeline = self._build()
+            self._pipeline = self._build()
         except (GLib.Error, ValueError) as error:
-            self._set_state(CameraState.FAILED, str(error))
-            return "error"
+            self._record_error(f"cannot build the pipeline: {error}")
+            return _RunResult(_Ending.BROKEN, 0.0)
         missing = self._missing_file()
         if missing:
-            self._set_state(CameraState.FAILED, missing)
-            return "error"
-        self._pipeline = pipeline
-        self._last_frame_monotonic = 0.0
-        started = time.monotonic()
-        streamed = False
+            self._record_error(missing)
+            return _RunResult(_Ending.ERROR, 0.0)
+        pipeline = self._pipeline
+        started = time.monotonic()  # a frame after this is this run's; the age keeps growing across runs
+        first_frame = 0.0
+        warning: str | None = None
         bus = pipeline.get_bus()
         if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             message = bus.timed_pop_filtered(0, Gst.MessageType.ERROR)
-            self._set_state(CameraState.FAILED, _error_text(message) if message else "pipeline failed to start")
-            return "error"
-        mask = Gst.MessageType.ERROR | Gst.MessageType.EOS
+            self._log_error(_message_text(message) if message else "the pipeline refused to start")
+            return _RunResult(_Ending.ERROR, 0.0)
+        mask = Gst.MessageType.ERROR | Gst.MessageType.EOS | Gst.MessageType.WARNING
         while not self._stop.is_set():
-            message = bus.timed_pop_filtered(200 * Gst.MSECOND, mask)
+            message = bus.timed_pop_filtered(int(POLL_S * Gst.SECOND), mask)
             self._collect_rate_stats()
             now = time.monotonic()
-            if self._last_frame_monotonic > 0:
-                streamed = True
-                if self.state != CameraState.STREAMING and now - self._last_frame_monotonic < self.watchdog_s:
-                    self._set_state(CameraState.STREAMING)
-            if message is not None:
-                if message.type == Gst.MessageType.ERROR:
-                    self._set_state(CameraState.FAILED, _error_text(message))
-                    return "streamed" if streamed else "error"
-                if not is_live(self.config.url):
-                    return "restart" if self.config.loop else "finished"
-                self._set_state(CameraState.BACKOFF, "end of stream from a live source")
-                return "streamed"
-            last = self._last_frame_monotonic or started
-            if now - last > self.watchdog_s:
-                reason = "no frame for %.1f s" % (now - last)
-                self._set_state(CameraState.STALLED, reason)
-                return "streamed" if streamed else "error"
-        return "stop"
+            last_frame = self._last_frame_monotonic
+            if last_frame > started and not first_frame:
+                first_frame = last_frame
+                log.info("camera %s: streaming (first frame after %.2f s)", self.camera_id, last_frame - started)
+                self._logged_error = None
+                self._set_state(CameraState.STREAMING)
+            streamed_s = (last_frame - first_frame) if first_frame else 0.0
+            if message is not None and message.type == Gst.MessageType.WARNING:
+                warning = _message_text(message)
+                log.debug("camera %s: %s", self.camera_id, redact_text(warning, self._secrets))
+            elif message is not None and message.type == Gst.MessageType.ERROR:
+                self._log_error(_message_text(message))
+                return _RunResult(_Ending.ERROR, streamed_s)
+            elif message is not None:  # end of stream
+                if not self.live:
+                    if not self.config.loop:
+                        return _RunResult(_Ending.FINISHED, streamed_s)
+                    if not pipeline.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT, 0):
+                        self._log_error("cannot seek back to the start of the file to loop it")
+                        return _RunResult(_Ending.ERROR, streamed_s)
+                    continue
+                reason = f"; {warning}" if warning else ""
+                self._log_error(f"disconnected: the source ended its stream{reason}")
+                return _RunResult(_Ending.ERROR, streamed_s)
+            if first_frame and now - last_frame > self.config.watchdog_s:
+                if self._record_error(f"stalled: no frame for {now - last_frame:.1f} s "
+                                      f"(watchdog_s={self.config.watchdog_s:g})"):
+                    log.warning("camera %s: %s; reconnecting", self.camera_id, self.last_error)
+                self._set_state(CameraState.STALLED)
+                return _RunResult(_Ending.TIMEOUT, streamed_s)
+            if not first_frame and now - started > self.config.start_timeout_s:
+                if self.state != CameraState.STALLED:  # a stalled camera that is still silent stays stalled
+                    self._log_error(f"no first frame within {self.config.start_timeout_s:g} s of starting"
+                                    f"{'; ' + warning if warning else ''}")
+                return _RunResult(_Ending.TIMEOUT, 0.0)
+        return _RunResult(_Ending.STOP, 0.0)
+
+    def _log_error(self, text: str) -> None:
+        """Record an error; log it once per distinct text, so a camera down for a day is not a log flood."""
+        if self._record_error(text):
+            log.warning("camera %s: %s", self.camera_id, self.last_error)
+        else:
+            log.debug("camera %s: again: %s", self.camera_id, self.last_error)
 
     def _missing_file(self) -> str | None:
         parts = urlsplit(self.config.url)
@@ -206,6 +294,9 @@ class CameraSource:
 
     # -- pipeline ------------------------------------------------------------------------------------
 
+    def _connect(self, element: Gst.Element, signal: str, handler: Callable, *args: object) -> None:
+        self._handlers.append((element, element.connect(signal, handler, *args)))
+
     def _build(self) -> Gst.Pipeline:
         factory, properties = _source_description(self.config.url)
         pipeline = Gst.Pipeline.new(f"camera-{self.camera_id}")
@@ -214,17 +305,15 @@ class CameraSource:
             raise ValueError(f"GStreamer element {factory!r} is not installed")
         for name, value in properties.items():
             source.set_property(name, value)
-        if factory == "uridecodebin":
-            source.connect("source-setup", self._on_source_setup)
         tail = Gst.parse_bin_from_description(self._tail_description(factory), True)
         pipeline.add(source)
         pipeline.add(tail)
         if factory == "uridecodebin":
-            source.connect("pad-added", self._on_pad_added, tail)
+            self._connect(source, "source-setup", self._on_source_setup)
+            self._connect(source, "pad-added", self._on_pad_added, tail)
         elif not source.link(tail):
             raise ValueError(f"cannot link {factory} to the decoder")
-        sink = tail.get_by_name("sink")
-        sink.connect("new-sample", self._on_sample)
+        self._connect(tail.get_by_name("sink"), "new-sample", self._on_sample)
         self._videorate = tail.get_by_name("rate")
         self._rate_seen = (0, 0)
         return pipeline
@@ -237,7 +326,7 @@ class CameraSource:
         if self.config.height:
             size += f",height={self.config.height}"
         decode = "decodebin ! " if factory == "v4l2src" else ""
-        sync = "true" if factory == "uridecodebin" and not is_live(self.config.url) else "false"
+        sync = "true" if factory == "uridecodebin" and not self.live else "false"
         # A file plays at its own pace (sync=true) so it behaves like a camera; live sources never wait.
         return (
             f"{decode}videorate name=rate drop-only=true skip-to-first=true "
@@ -284,21 +373,32 @@ class CameraSource:
             self._on_rate_stats(self.camera_id, seen_in - last_in, dropped - last_dropped)
 
     def _teardown(self) -> None:
+        """Release everything the run held: no streaming thread, socket or Python reference survives it."""
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             self._collect_rate_stats()
             pipeline.set_state(Gst.State.NULL)
             pipeline.get_state(2 * Gst.SECOND)
+            pipeline.get_bus().set_flushing(True)  # queued messages hold references to elements
+        for element, handler_id in self._handlers:  # closures hold this source and the pipeline's bins
+            element.disconnect(handler_id)
+        self._handlers.clear()
         self._videorate = None
 
 
-def _error_text(message: Gst.Message) -> str:
-    error, debug = message.parse_error()
+def _message_text(message: Gst.Message) -> str:
+    """``element: message (last debug line)`` of an ERROR or WARNING; the caller redacts it."""
+    if message.type == Gst.MessageType.WARNING:
+        error, debug = message.parse_warning()
+    else:
+        error, debug = message.parse_error()
     source = message.src.get_name() if message.src is not None else "pipeline"
     text = f"{source}: {error.message}"
-    if debug:
-        text += f" ({debug.splitlines()[-1][:200]})"
-    return redact_text(text)
+    # GStreamer's debug text starts with a code location and element path; only a detail after it helps.
+    detail = [line for line in (debug or "").splitlines()[1:] if line.strip()]
+    if detail:
+        text += f" ({detail[-1][:200]})"
+    return text
 
 
 def frame_from_sample(sample: Gst.Sample, camera_id: str, seq: int) -> Frame:
