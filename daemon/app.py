@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from .batcher import FreshestFrameBatcher
 from .config import CameraConfig, Config, ConfigError, load_config
 from .events import ObjectLifecycle
-from .http import HttpServer
+from .http import Endpoints, HttpServer
 from .metrics import Metrics
+from .notify import SystemdNotifier
 from .plugins import Detector, load_detector
+from .preview import PreviewStore
 from .publisher import RedisPublisher
 from .redact import redact_url
 from .sources import CameraSource, CameraState
@@ -21,6 +23,10 @@ from .tracking import CameraTracker
 from .types import Frame
 
 log = logging.getLogger(__name__)
+
+# The main loop withholds systemd watchdog pings once the inference thread has not come round for this
+# long (it turns at least every 0.25 s plus one batch), so a hung detector gets the service restarted.
+INFERENCE_STALL_S = 20.0
 
 
 @dataclass(slots=True)
@@ -35,10 +41,13 @@ class _CameraAnalysis:
 
 
 class Daemon:
-    def __init__(self, config: Config, config_path: str | None = None) -> None:
+    def __init__(self, config: Config, config_path: str | None = None,
+                 notifier: SystemdNotifier | None = None) -> None:
         self.config = config
         self.config_path = config_path
+        self.notifier = notifier or SystemdNotifier(None)
         self.metrics = Metrics()
+        self.preview = PreviewStore()
         self.detector: Detector | None = None
         self.sources: dict[str, CameraSource] = {}
         self.batcher = FreshestFrameBatcher(
@@ -49,6 +58,9 @@ class Daemon:
         self._analysis: dict[str, _CameraAnalysis] = {}
         self._camera_ended: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stop_requested = threading.Event()
+        self._reload_requested = threading.Event()
+        self._inference_heartbeat = time.monotonic()
+        self._inference_stall_logged = False
         self._worker_stop = threading.Event()
         self._worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
         self._lock = threading.Lock()  # guards self.sources against reload vs status readers
@@ -57,9 +69,18 @@ class Daemon:
 
     def start(self) -> None:
         """Load the model and start every stage. Raises PluginError/OSError for problems a user can fix."""
-        self.http = HttpServer(self.config.http.host, self.config.http.port, self.metrics, self.camera_status)
+        endpoints = Endpoints(self.metrics, self.camera_status, self.readiness, self.preview,
+                              self.config.http.preview_clients)
+        self.http = HttpServer(self.config.http.host, self.config.http.port, endpoints)
         self.detector = load_detector(self.config.detector)
-        self.metrics.model_info.info({"model": self.config.detector.model, "device": self.detector.device})
+        self.preview.names = self.detector.names
+        detector_config = self.config.detector
+        self.metrics.model_info.info({
+            "plugin": detector_config.plugin, "model": redact_url(detector_config.model),
+            "device": self.detector.device, "imgsz": str(detector_config.imgsz),
+        })
+        self.metrics.publish_queue_capacity.set(self.config.redis.queue_size)
+        self._inference_heartbeat = time.monotonic()
         self.publisher.start()
         self.http.start()
         self._worker.start()
@@ -72,11 +93,22 @@ class Daemon:
     def request_stop(self) -> None:
         self._stop_requested.set()
 
+    def request_reload(self) -> None:
+        """Safe from a signal handler: the main loop performs the reload."""
+        self._reload_requested.set()
+
     def wait(self, exit_when_done: bool = False, max_seconds: float | None = None) -> None:
         """Block until a stop is requested, ``max_seconds`` pass, or (with ``exit_when_done``) every
-        camera has finished and its frames are analysed."""
+        camera has finished and its frames are analysed. Reloads on request and keeps systemd's watchdog
+        fed while this loop and the inference thread make progress."""
         deadline = time.monotonic() + max_seconds if max_seconds else None
         while not self._stop_requested.wait(0.2):
+            if self._reload_requested.is_set():
+                self._reload_requested.clear()
+                self.notifier.reloading()
+                self.reload()
+                self.notifier.ready()
+            self._feed_watchdog()
             if deadline is not None and time.monotonic() >= deadline:
                 log.info("run time limit reached")
                 return
@@ -84,8 +116,43 @@ class Daemon:
                 log.info("all cameras finished")
                 return
 
+    def _feed_watchdog(self) -> None:
+        stalled_for = time.monotonic() - self._inference_heartbeat
+        if stalled_for > INFERENCE_STALL_S:
+            if not self._inference_stall_logged:
+                log.error("inference thread stuck for %.0f s; withholding the systemd watchdog ping", stalled_for)
+                self._inference_stall_logged = True
+            return
+        self._inference_stall_logged = False
+        if self.notifier.watchdog_ping():
+            self.notifier.status(self.status_line())
+
+    def status_line(self) -> str:
+        """One line for `systemctl status` (STATUS=)."""
+        with self._lock:
+            sources = list(self.sources.values())
+        streaming = sum(source.state == CameraState.STREAMING for source in sources)
+        return f"{streaming}/{len(sources)} camera(s) streaming, {self.publisher.published} event(s) published"
+
+    def readiness(self) -> tuple[bool, dict]:
+        """Ready when the model is loaded, at least one camera streams, and events can be delivered or
+        queued (the publish queue is not full, so nothing is being dropped)."""
+        with self._lock:
+            sources = list(self.sources.values())
+        streaming = sum(source.state == CameraState.STREAMING for source in sources)
+        pending, capacity = self.publisher.pending, self.config.redis.queue_size
+        checks = {
+            "model_loaded": self.detector is not None,
+            "camera_streaming": streaming > 0,
+            "events_deliverable": pending < capacity,
+        }
+        details = {"checks": checks, "cameras_streaming": streaming, "cameras": len(sources),
+                   "publish_queue": pending, "publish_queue_capacity": capacity}
+        return all(checks.values()), details
+
     def shutdown(self) -> None:
         log.info("stopping")
+        self.preview.close()
         with self._lock:
             sources = list(self.sources.values())
         for source in sources:
@@ -106,7 +173,8 @@ class Daemon:
     # -- cameras -------------------------------------------------------------------------------------
 
     def _add_camera(self, camera: CameraConfig) -> None:
-        source = CameraSource(camera, self.batcher.put, self._on_camera_state, self._on_rate_stats)
+        self.metrics.add_camera(camera.id, camera.fps)
+        source = CameraSource(camera, self._on_frame, self._on_camera_state, self._on_rate_stats)
         with self._lock:
             self.sources[camera.id] = source
         self.batcher.register(camera.id)
@@ -119,6 +187,7 @@ class Daemon:
         self.batcher.unregister(camera_id)
         self._camera_ended.put(camera_id)
         self.metrics.forget_camera(camera_id)
+        self.preview.forget(camera_id)
 
     def reload(self) -> None:
         """Re-read the config file and apply camera changes; keep the running config if it is invalid."""
@@ -163,6 +232,10 @@ class Daemon:
         if rate_dropped:
             self.metrics.frames_dropped.labels(camera_id, "rate_limit").inc(rate_dropped)
 
+    def _on_frame(self, frame: Frame) -> None:
+        self.metrics.frames_received.labels(frame.camera_id).inc()
+        self.batcher.put(frame)
+
     def _on_superseded(self, camera_id: str) -> None:
         self.metrics.frames_dropped.labels(camera_id, "superseded").inc()
 
@@ -190,6 +263,7 @@ class Daemon:
 
     def _inference_loop(self) -> None:
         while True:
+            self._inference_heartbeat = time.monotonic()
             batch = self.batcher.next_batch(timeout=0.25)
             if batch:
                 self._analyse(batch)
@@ -233,7 +307,9 @@ class Daemon:
             analysis.frames_analysed += 1
             analysis.last_analysed_at = frame.captured_at
             self.metrics.frames_analysed.labels(frame.camera_id).inc()
+            self.metrics.camera_last_analysed.labels(frame.camera_id).set(frame.captured_at)
             tracked = analysis.tracker.update(found)
+            self.preview.update(frame, tracked)
             events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height)
             self._emit(frame.camera_id, analysis, events)
 
