@@ -49,7 +49,7 @@ class SystemdNotifier:
         return self._address is not None
 
     def ready(self, status: str | None = None) -> None:
-        self._send("READY=1", status)
+        self._send("READY=1", f"STATUS={status}" if status else None)
 
     def reloading(self) -> None:
         # MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match the reload to this message.
