@@ -8,14 +8,17 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from .batcher import FreshestFrameBatcher
 from .config import CameraConfig, Config, ConfigError, load_config
 from .events import ObjectLifecycle
 from .http import Endpoints, HttpServer
 from .metrics import Metrics
 from .notify import SystemdNotifier
-from .plugins import Detector, load_detector
+from .plugins import Detector, PluginError, load_detector
 from .preview import PreviewStore
+from .rules import CameraRules
 from .publisher import RedisPublisher
 from .redact import redact_url
 from .sources import CameraSource, CameraState
@@ -35,6 +38,7 @@ class _CameraAnalysis:
 
     tracker: CameraTracker
     lifecycle: ObjectLifecycle
+    class_mask: np.ndarray | None  # by class id: reported for this camera; None reports every class
     frames_analysed: int = 0
     events: int = 0
     last_analysed_at: float = 0.0
@@ -56,7 +60,7 @@ class Daemon:
         self.publisher = RedisPublisher(config.redis, self.metrics)
         self.http: HttpServer | None = None
         self._analysis: dict[str, _CameraAnalysis] = {}
-        self._camera_ended: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._camera_ended: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()  # (camera, removed)
         self._stop_requested = threading.Event()
         self._reload_requested = threading.Event()
         self._inference_heartbeat = time.monotonic()
@@ -69,10 +73,11 @@ class Daemon:
 
     def start(self) -> None:
         """Load the model and start every stage. Raises PluginError/OSError for problems a user can fix."""
+        self.detector = load_detector(self.config.detector)
+        self._check_camera_classes(self.config.cameras)
         endpoints = Endpoints(self.metrics, self.camera_status, self.readiness, self.preview,
                               self.config.http.preview_clients)
         self.http = HttpServer(self.config.http.host, self.config.http.port, endpoints)
-        self.detector = load_detector(self.config.detector)
         self.preview.names = self.detector.names
         detector_config = self.config.detector
         self.metrics.model_info.info({
@@ -160,7 +165,8 @@ class Daemon:
         self._worker_stop.set()
         if self._worker.is_alive():
             self._worker.join(30)
-        self.publisher.stop()
+        if self.publisher.running:
+            self.publisher.stop()
         if self.http is not None:
             self.http.stop()
         log.info("stopped: %d event(s) published", self.publisher.published)
@@ -185,7 +191,7 @@ class Daemon:
             source = self.sources.pop(camera_id)
         source.stop()
         self.batcher.unregister(camera_id)
-        self._camera_ended.put(camera_id)
+        self._camera_ended.put((camera_id, True))
         self.metrics.forget_camera(camera_id)
         self.preview.forget(camera_id)
 
@@ -225,7 +231,7 @@ class Daemon:
         if state == CameraState.BACKOFF:
             self.metrics.camera_reconnects.labels(camera_id).inc()
         if state == CameraState.FINISHED:
-            self._camera_ended.put(camera_id)
+            self._camera_ended.put((camera_id, False))
 
     def _on_rate_stats(self, camera_id: str, decoded: int, rate_dropped: int) -> None:
         self.metrics.frames_decoded.labels(camera_id).inc(decoded)
@@ -278,24 +284,46 @@ class Daemon:
 
     def _end_finished_cameras(self) -> None:
         while not self._camera_ended.empty():
-            camera_id = self._camera_ended.get()
-            analysis = self._analysis.pop(camera_id, None)
+            camera_id, removed = self._camera_ended.get()
+            analysis = self._analysis.pop(camera_id, None) if removed else self._analysis.get(camera_id)
             if analysis is not None:
                 self._emit(camera_id, analysis, analysis.lifecycle.end_all(time.time()))
 
-    def _analysis_for(self, frame: Frame) -> _CameraAnalysis:
+    def _analysis_for(self, frame: Frame) -> _CameraAnalysis | None:
         analysis = self._analysis.get(frame.camera_id)
         if analysis is None:
             source = self.sources.get(frame.camera_id)
-            fps = source.config.fps if source else 5.0
-            tracker_config = self.config.tracker
+            if source is None:
+                return None  # removed by a reload while its frame was in the batch
+            camera = source.config
+            tracking = self.config.tracker
             analysis = _CameraAnalysis(
-                CameraTracker(fps, tracker_config.lost_timeout_s, self.config.detector.conf),
-                ObjectLifecycle(frame.camera_id, self.detector.names, tracker_config.confirm_frames,
-                                tracker_config.lost_timeout_s),
+                CameraTracker(tracking.kind, camera.fps, tracking.lost_timeout_s, self.config.detector.conf),
+                ObjectLifecycle(frame.camera_id, self.detector.names, tracking.confirm_frames,
+                                tracking.lost_timeout_s, tracking.update_interval_s,
+                                CameraRules(camera.zones, camera.lines)),
+                self._class_mask(camera.classes),
             )
             self._analysis[frame.camera_id] = analysis
         return analysis
+
+    def _check_camera_classes(self, cameras: list[CameraConfig]) -> None:
+        known = {n.lower() for n in self.detector.names.values()}
+        known |= {n.lower() for n in getattr(self.detector, "model_names", {}).values()}
+        for index, camera in enumerate(cameras):
+            unknown = [name for name in camera.classes or [] if name.lower() not in known]
+            if unknown:
+                raise PluginError(f"cameras.{index}.classes: {', '.join(unknown)} not among the detector's "
+                                  f"classes ({', '.join(self.detector.names.values())})")
+
+    def _class_mask(self, wanted: list[str] | None) -> np.ndarray | None:
+        if not wanted:
+            return None
+        names = self.detector.names
+        model_names = getattr(self.detector, "model_names", names)
+        keep = {name.lower() for name in wanted}
+        return np.array([names[i].lower() in keep or model_names.get(i, "").lower() in keep
+                         for i in range(max(names) + 1)], dtype=bool)
 
     def _analyse(self, batch: list[Frame]) -> None:
         started = time.perf_counter()
@@ -304,12 +332,16 @@ class Daemon:
         self.metrics.batch_size.observe(len(batch))
         for frame, found in zip(batch, detections, strict=True):
             analysis = self._analysis_for(frame)
+            if analysis is None:
+                continue
             analysis.frames_analysed += 1
             analysis.last_analysed_at = frame.captured_at
             self.metrics.frames_analysed.labels(frame.camera_id).inc()
             self.metrics.camera_last_analysed.labels(frame.camera_id).set(frame.captured_at)
-            tracked = analysis.tracker.update(found)
-            self.preview.update(frame, tracked)
+            if analysis.class_mask is not None:
+                found = found[analysis.class_mask[found.class_id]]
+            tracked = analysis.tracker.update(found, frame.image)
+            self.preview.update(frame, tracked, analysis.lifecycle.rules)
             events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height)
             self._emit(frame.camera_id, analysis, events)
 

@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("config", help="YAML configuration file")
+
+    commands.add_parser("config-reference", help="print the configuration reference (markdown)")
     return parser
 
 
@@ -63,11 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
     try:
         daemon.start()
-    except PluginError as error:
-        log.error("%s", error)
-        daemon.shutdown()
-        return EXIT_CONFIG
-    except OSError as error:  # e.g. the HTTP listen address is taken
+    except (PluginError, OSError) as error:  # bad model path or device, HTTP address taken, ...
         log.error("cannot start: %s", error)
         daemon.shutdown()
         return EXIT_CONFIG
@@ -83,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command == "config-reference":
+        from .config_reference import render
+
+        print(render(), end="")
+        return 0
     return _run(args)
 
 

@@ -23,6 +23,47 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
+
+
+class RuleFilter(StrictModel):
+    """What a zone or line looks at; objects outside the filter are ignored by that rule."""
+
+    classes: list[str] | None = Field(None, description="Event labels this rule applies to; all when unset.")
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = Field(0.0, description="Ignore weaker detections.")
+    min_area: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.0, description="Ignore boxes smaller than this fraction of the frame."
+    )
+    anchor: Literal["bottom_center", "center"] = Field(
+        "bottom_center", description="The point of a box that counts as the object's position."
+    )
+
+
+class ZoneConfig(RuleFilter):
+    name: str = Field(min_length=1, description="Zone name, carried by its events.")
+    polygon: list[Point] = Field(min_length=3, description="Corners [[x, y], ...], normalised 0..1.")
+    loiter_s: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Emit `loiter` once an object has stayed this many seconds inside."
+    )
+
+
+class LineConfig(RuleFilter):
+    name: str = Field(min_length=1, description="Line name, carried by its events.")
+    points: tuple[Point, Point] = Field(
+        description="[[x1, y1], [x2, y2]], normalised. Side A is where (p2-p1)x(p-p1) > 0 in image "
+        "coordinates: left of a line drawn top to bottom, below a line drawn left to right."
+    )
+    a_to_b: str | None = Field(None, description="Name for crossings from side A to side B, e.g. `in`.")
+    b_to_a: str | None = Field(None, description="Name for crossings from side B to side A, e.g. `out`.")
+
+    @field_validator("points")
+    @classmethod
+    def _distinct(cls, value: tuple[Point, Point]) -> tuple[Point, Point]:
+        if value[0] == value[1]:
+            raise ValueError("the two points must differ")
+        return value
+
+
 class CameraConfig(StrictModel):
     id: str = Field(description="Unique camera id; used in metrics labels, events and Redis keys.")
     url: str = Field(description="rtsp://, http(s)://, file://, v4l2:///dev/videoN or test://[pattern]")
@@ -35,6 +76,19 @@ class CameraConfig(StrictModel):
     height: Annotated[int, Field(ge=32, le=4320)] | None = Field(None, description="Processing height.")
     loop: bool = Field(False, description="file:// sources only: start again at the end instead of stopping.")
     enabled: bool = Field(True, description="Set false to keep a camera in the file without running it.")
+    classes: list[str] | None = Field(
+        None, description="Event labels (or model class names) reported for this camera; all when unset."
+    )
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Polygon zones: enter, exit, loiter.")
+    lines: list[LineConfig] = Field(default_factory=list, description="Counting lines with direction.")
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> CameraConfig:
+        names = [rule.name for rule in [*self.zones, *self.lines]]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"zone/line names must be unique per camera: {', '.join(duplicates)}")
+        return self
 
     @field_validator("id")
     @classmethod
@@ -87,12 +141,17 @@ class BatchConfig(StrictModel):
 
 
 class TrackerConfig(StrictModel):
-    kind: Literal["bytetrack"] = Field("bytetrack", description="Tracking algorithm.")
+    kind: Literal["bytetrack", "botsort"] = Field(
+        "bytetrack", description="bytetrack, or botsort (adds camera-motion compensation; costs CPU per frame)."
+    )
     confirm_frames: Annotated[int, Field(ge=1, le=100)] = Field(
         3, description="Frames a track must persist before its `new` event."
     )
     lost_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
         2.0, description="Seconds without a detection before a track ends."
+    )
+    update_interval_s: Annotated[float, Field(ge=0)] = Field(
+        5.0, description="Least time between two `update` events of one object (label, zones or attributes changed)."
     )
 
 
@@ -143,12 +202,12 @@ class LogConfig(StrictModel):
 
 class Config(StrictModel):
     cameras: list[CameraConfig] = Field(min_length=1, description="The cameras to analyse.")
-    detector: DetectorConfig
-    batch: BatchConfig = BatchConfig()
-    tracker: TrackerConfig = TrackerConfig()
-    redis: RedisConfig = RedisConfig()
-    http: HttpConfig = HttpConfig()
-    log: LogConfig = LogConfig()
+    detector: DetectorConfig = Field(description="The object detector shared by all cameras.")
+    batch: BatchConfig = Field(BatchConfig(), description="Cross-camera inference batching.")
+    tracker: TrackerConfig = Field(TrackerConfig(), description="Object tracking and the event lifecycle.")
+    redis: RedisConfig = Field(RedisConfig(), description="Where events are published.")
+    http: HttpConfig = Field(HttpConfig(), description="The metrics and health endpoints.")
+    log: LogConfig = Field(LogConfig(), description="Logging.")
 
     @model_validator(mode="after")
     def _unique_camera_ids(self) -> Config:
@@ -158,6 +217,21 @@ class Config(StrictModel):
                 raise ValueError(f"duplicate camera id {camera.id!r}")
             seen.add(camera.id)
         return self
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Rejects a key given twice in one mapping, which plain YAML loading silently resolves to the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 ENV_OVERRIDES = {"ARGUSD_REDIS_URL": ("redis", "url")}
@@ -198,7 +272,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config file: {error.strerror or error}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

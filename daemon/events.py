@@ -1,4 +1,11 @@
-"""Events and the per-object lifecycle that produces them (new when confirmed, end when lost)."""
+"""Events and the per-object lifecycle that produces them.
+
+An object is born (``new``) when its track has been seen ``confirm_frames`` times, changes (``update``,
+rate-limited) when its label, zones or attributes change, triggers rule events (``zone_enter``,
+``zone_exit``, ``loiter``, ``line_cross``) and ends (``end``) after ``lost_timeout_s`` unseen. Rule hits of
+a track that is not yet confirmed wait for its ``new`` and are discarded if it never is, so one-frame
+false positives never count.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,12 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from .rules import CameraRules, RuleHit
 from .types import Detections
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+RULE_EVENT_TYPES = ("zone_enter", "zone_exit", "loiter", "line_cross")
+MAX_PENDING_HITS = 64  # per unconfirmed track; a track that is never confirmed cannot hold more
 
 
 def iso_utc(timestamp: float) -> str:
@@ -27,7 +37,7 @@ class Event:
 
     event_id: str
     object_id: str
-    type: str  # new | end
+    type: str  # new | update | end | zone_enter | zone_exit | loiter | line_cross
     camera: str
     ts: str
     label: str
@@ -40,10 +50,16 @@ class Event:
     started_at: str
     duration_s: float = 0.0
     best_confidence: float = 0.0
+    zones: list[str] = field(default_factory=list)  # zones the object is in now
+    attributes: dict[str, str] = field(default_factory=dict)
+    zones_visited: list[str] | None = None  # end only
+    rule: str | None = None  # rule events: the zone or line name
+    direction: str | None = None  # line_cross: a_to_b | b_to_a
+    direction_name: str | None = None  # line_cross: the configured name of that direction
     schema_version: str = SCHEMA_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, separators=(",", ":"))
 
 
 @dataclass(slots=True)
@@ -61,53 +77,113 @@ class _TrackedObject:
     best_confidence: float = 0.0
     confirmed: bool = False
     class_votes: dict[int, int] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+    zones: list[str] = field(default_factory=list)
+    zones_visited: list[str] = field(default_factory=list)
+    pending_hits: list[RuleHit] = field(default_factory=list)
+    changed: bool = False  # something an `update` reports changed since the last event
+    last_update_at: float = 0.0
 
 
 class ObjectLifecycle:
-    """Turns one camera's tracked detections into lifecycle events.
+    """Turns one camera's tracked detections into lifecycle and rule events."""
 
-    A track becomes an object (``new``) after ``confirm_frames`` sightings, so single-frame false
-    positives never reach consumers; it ends (``end``) after ``lost_timeout_s`` without a sighting.
-    """
-
-    def __init__(self, camera: str, names: dict[int, str], confirm_frames: int, lost_timeout_s: float) -> None:
+    def __init__(
+        self,
+        camera: str,
+        names: dict[int, str],
+        confirm_frames: int,
+        lost_timeout_s: float,
+        update_interval_s: float = 5.0,
+        rules: CameraRules | None = None,
+    ) -> None:
         self.camera = camera
         self.names = names
         self.confirm_frames = confirm_frames
         self.lost_timeout_s = lost_timeout_s
+        self.update_interval_s = update_interval_s
+        self.rules = rules
         self._objects: dict[int, _TrackedObject] = {}
 
     @property
     def active(self) -> int:
         return sum(1 for obj in self._objects.values() if obj.confirmed)
 
+    def is_confirmed(self, track_id: int) -> bool:
+        obj = self._objects.get(track_id)
+        return obj is not None and obj.confirmed
+
     def update(self, tracked: Detections, frame_seq: int, captured_at: float, width: int, height: int) -> list[Event]:
         events: list[Event] = []
         scale = np.array([width, height, width, height], dtype=np.float32)
         boxes = np.clip(tracked.xyxy / scale, 0.0, 1.0).astype(np.float64).round(4).tolist()
+        hits_by_track: dict[int, list[RuleHit]] = {}
+        if self.rules:
+            labels = [self.names.get(c, str(c)) for c in tracked.class_id.tolist()]
+            for hit in self.rules.update(tracked, labels, width, height, captured_at):
+                hits_by_track.setdefault(hit.track_id, []).append(hit)
         for row, track_id in enumerate(tracked.track_id.tolist()):
-            obj = self._objects.get(track_id)
-            confidence = float(tracked.confidence[row])
-            class_id = int(tracked.class_id[row])
-            if obj is None:
-                obj = _TrackedObject(
-                    object_id=uuid.uuid4().hex, track_id=track_id, class_id=class_id, first_seen=captured_at,
-                    last_seen=captured_at, last_bbox=boxes[row], last_confidence=confidence, last_seq=frame_seq,
-                )
-                self._objects[track_id] = obj
-            obj.hits += 1
-            obj.last_seen = captured_at
-            obj.last_bbox = boxes[row]
-            obj.last_confidence = confidence
-            obj.last_seq = frame_seq
-            obj.best_confidence = max(obj.best_confidence, confidence)
-            obj.class_votes[class_id] = obj.class_votes.get(class_id, 0) + 1
-            obj.class_id = max(obj.class_votes, key=obj.class_votes.__getitem__)
-            if not obj.confirmed and obj.hits >= self.confirm_frames:
-                obj.confirmed = True
-                events.append(self._event(obj, "new", captured_at, captured_at))
+            obj = self._observe(track_id, row, tracked, boxes[row], frame_seq, captured_at)
+            if self.rules:
+                zones = self.rules.zones_of(track_id)
+                if zones != obj.zones:
+                    obj.zones = zones
+                    obj.zones_visited.extend(z for z in zones if z not in obj.zones_visited)
+                    obj.changed = True
+            hits = hits_by_track.get(track_id, [])
+            if not obj.confirmed:
+                obj.pending_hits.extend(hits[: MAX_PENDING_HITS - len(obj.pending_hits)])
+                if obj.hits >= self.confirm_frames:
+                    obj.confirmed = True
+                    obj.changed = False
+                    obj.last_update_at = captured_at
+                    events.append(self._event(obj, "new", captured_at, captured_at))
+                    events.extend(self._rule_event(obj, hit, captured_at) for hit in obj.pending_hits)
+                    obj.pending_hits.clear()
+                continue
+            events.extend(self._rule_event(obj, hit, captured_at) for hit in hits)
+            events.extend(self._maybe_update(obj, captured_at))
         events.extend(self.expire(captured_at))
         return events
+
+    def _observe(
+        self, track_id: int, row: int, tracked: Detections, box: list[float], frame_seq: int, at: float
+    ) -> _TrackedObject:
+        confidence = float(tracked.confidence[row])
+        class_id = int(tracked.class_id[row])
+        obj = self._objects.get(track_id)
+        if obj is None:
+            obj = _TrackedObject(uuid.uuid4().hex, track_id, class_id, at, at, box, confidence, frame_seq)
+            self._objects[track_id] = obj
+        obj.hits += 1
+        obj.last_seen = at
+        obj.last_bbox = box
+        obj.last_confidence = confidence
+        obj.last_seq = frame_seq
+        obj.best_confidence = max(obj.best_confidence, confidence)
+        obj.class_votes[class_id] = obj.class_votes.get(class_id, 0) + 1
+        majority = max(obj.class_votes, key=obj.class_votes.__getitem__)
+        if majority != obj.class_id:
+            obj.class_id = majority
+            obj.changed = True
+        return obj
+
+    def set_attributes(self, track_id: int, attributes: dict[str, str]) -> None:
+        """Record classifier results for a track; a change is reported by the next `update`."""
+        obj = self._objects.get(track_id)
+        if obj is None:
+            return
+        merged = obj.attributes | attributes
+        if merged != obj.attributes:
+            obj.attributes = merged
+            obj.changed = obj.confirmed
+
+    def _maybe_update(self, obj: _TrackedObject, now: float) -> list[Event]:
+        if obj.changed and now - obj.last_update_at >= self.update_interval_s:
+            obj.changed = False
+            obj.last_update_at = now
+            return [self._event(obj, "update", now, now)]
+        return []
 
     def expire(self, now: float) -> list[Event]:
         """End the objects not seen for ``lost_timeout_s``; forget unconfirmed tracks silently."""
@@ -122,11 +198,17 @@ class ObjectLifecycle:
         events = []
         for track_id in track_ids:
             obj = self._objects.pop(track_id)
+            if self.rules:
+                self.rules.forget(track_id)
             if obj.confirmed:
-                events.append(self._event(obj, "end", obj.last_seen, now))
+                events.append(self._event(obj, "end", obj.last_seen, now, zones_visited=list(obj.zones_visited)))
         return events
 
-    def _event(self, obj: _TrackedObject, kind: str, at: float, decided_at: float) -> Event:
+    def _rule_event(self, obj: _TrackedObject, hit: RuleHit, decided_at: float) -> Event:
+        return self._event(obj, hit.kind, hit.at, decided_at, rule=hit.rule, direction=hit.direction,
+                           direction_name=hit.direction_name)
+
+    def _event(self, obj: _TrackedObject, kind: str, at: float, decided_at: float, **extra: object) -> Event:
         event = Event(
             event_id=f"{obj.object_id}-{obj.steps}",
             object_id=obj.object_id,
@@ -143,6 +225,9 @@ class ObjectLifecycle:
             started_at=iso_utc(obj.first_seen),
             duration_s=round(obj.last_seen - obj.first_seen, 3),
             best_confidence=round(obj.best_confidence, 4),
+            zones=list(obj.zones),
+            attributes=dict(obj.attributes),
+            **extra,
         )
         obj.steps += 1
         return event

@@ -48,7 +48,8 @@ class HttpServer:
         log.info("http: serving /metrics /healthz /readyz /cameras on http://%s", self.address)
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
 
 

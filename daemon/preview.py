@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .annotate import annotate, encode_jpeg
 from .events import iso_utc
+from .rules import CameraRules
 from .types import Detections, Frame
 
 
@@ -19,6 +20,7 @@ class _Latest:
     frame: Frame
     detections: Detections
     seq: int  # store-wide counter: increases with every update, also across a camera's removal and return
+    rules: CameraRules | None  # the camera's zones and lines, drawn under the boxes
     jpeg: bytes | None = None
 
 
@@ -32,11 +34,11 @@ class PreviewStore:
         self._closed = False
         self._seq = 0
 
-    def update(self, frame: Frame, detections: Detections) -> None:
+    def update(self, frame: Frame, detections: Detections, rules: CameraRules | None = None) -> None:
         """Called by the inference thread for every analysed frame: O(1), references only."""
         with self._cond:
             self._seq += 1
-            self._latest[frame.camera_id] = _Latest(frame, detections, self._seq)
+            self._latest[frame.camera_id] = _Latest(frame, detections, self._seq, rules)
             self._cond.notify_all()
 
     def forget(self, camera_id: str) -> None:
@@ -77,6 +79,7 @@ class PreviewStore:
             if entry.jpeg is None:
                 frame = entry.frame
                 caption = f"{frame.camera_id}  {iso_utc(frame.captured_at)}  {len(entry.detections)} object(s)"
-                entry.jpeg = encode_jpeg(annotate(frame.image, entry.detections, self.names, caption),
-                                         self.jpeg_quality)
+                zones, lines = (entry.rules.zones, entry.rules.lines) if entry.rules else ((), ())
+                image = annotate(frame.image, entry.detections, self.names, caption, zones, lines)
+                entry.jpeg = encode_jpeg(image, self.jpeg_quality)
             return entry.jpeg

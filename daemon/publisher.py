@@ -42,6 +42,10 @@ class RedisPublisher:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def submit(self, events: list[Event]) -> None:
         if not events:
             return

@@ -242,7 +242,7 @@ class CameraSource:
         return (
             f"{decode}videorate name=rate drop-only=true skip-to-first=true "
             f"! video/x-raw,framerate={rate.numerator}/{rate.denominator} "
-            f"! videoscale ! videoconvert ! video/x-raw,format=BGR{size} "
+            f"! videoscale ! videoconvert ! video/x-raw,format=BGR,pixel-aspect-ratio=1/1{size} "
             f"! appsink name=sink emit-signals=true max-buffers=1 drop=true sync={sync}"
         )
 
@@ -276,7 +276,8 @@ class CameraSource:
         if self._videorate is None or self._on_rate_stats is None:
             return
         seen_in = self._videorate.get_property("in")
-        dropped = self._videorate.get_property("drop")
+        # drop-only mode does not update videorate's "drop" property; what went in and not out was dropped
+        dropped = seen_in - self._videorate.get_property("out")
         last_in, last_dropped = self._rate_seen
         self._rate_seen = (seen_in, dropped)
         if seen_in > last_in or dropped > last_dropped:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+from ultralytics.trackers.bot_sort import BOTSORT
 from ultralytics.trackers.byte_tracker import BYTETracker
 
 from .types import Detections
@@ -30,23 +31,29 @@ class _TrackerInput:
 
 
 class CameraTracker:
-    """ByteTrack for one camera. Returns only the detections matched to an active track, with ids."""
+    """ByteTrack or BoT-SORT (with camera-motion compensation, no ReID) for one camera.
 
-    def __init__(self, fps: float, lost_timeout_s: float, conf: float) -> None:
-        track_buffer = max(1, round(fps * lost_timeout_s))
-        self._tracker = BYTETracker(
-            SimpleNamespace(
-                track_high_thresh=max(conf, 0.25),
-                track_low_thresh=min(0.1, conf),
-                new_track_thresh=max(conf, 0.25),
-                track_buffer=track_buffer,
-                match_thresh=0.8,
-                fuse_score=True,
-            )
+    Returns only the detections matched to an active track, with their track ids.
+    """
+
+    def __init__(self, kind: str, fps: float, lost_timeout_s: float, conf: float) -> None:
+        settings = SimpleNamespace(
+            track_high_thresh=max(conf, 0.25),
+            track_low_thresh=min(0.1, conf),
+            new_track_thresh=max(conf, 0.25),
+            track_buffer=max(1, round(fps * lost_timeout_s)),
+            match_thresh=0.8,
+            fuse_score=True,
+            gmc_method="sparseOptFlow",
+            proximity_thresh=0.5,
+            appearance_thresh=0.8,
+            with_reid=False,
+            model="auto",
         )
+        self._tracker = BOTSORT(settings) if kind == "botsort" else BYTETracker(settings)
 
-    def update(self, detections: Detections) -> Detections:
-        rows = self._tracker.update(_TrackerInput(detections))
+    def update(self, detections: Detections, image: np.ndarray) -> Detections:
+        rows = self._tracker.update(_TrackerInput(detections), image)
         if len(rows) == 0:
             return Detections()
         rows = np.asarray(rows, dtype=np.float64)

@@ -31,8 +31,9 @@ fi
 deps_stamp=".venv/.deps-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$deps_stamp" ]; then
     echo "setup: installing Python packages into .venv (first run takes a few minutes)"
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -c constraints.txt -e '.[test]'
+    # pip warns once per package about the machine's extra file:// index paths it skips; hide that noise
+    .venv/bin/pip install -q --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
+    .venv/bin/pip install -q -c constraints.txt -e '.[test]' 2>&1 | { grep -v "^WARNING: Location" || true; }
     rm -f .venv/.deps-*
     touch "$deps_stamp"
 fi

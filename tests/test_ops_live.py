@@ -33,6 +33,8 @@ DOCS = REPO / "docs" / "operations.md"
 PATTERN_SIZE = (320, 240)  # the test:// camera's configured processing size
 BIKES_SIZE = (640, 272)
 PREVIEW_CLIENTS = 2
+ZONE = [[0.0, 0.0], [0.3, 0.0], [0.3, 0.3], [0.0, 0.3]]  # on the pattern camera (a ball on black)
+LINE = [[0.05, 0.9], [0.95, 0.9]]
 RATE_INTERVAL = "15s"  # what the test substitutes for Grafana's $__rate_interval (scrapes every 1 s)
 
 
@@ -79,7 +81,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     address = f"127.0.0.1:{free_port()}"
     config = {
         "cameras": [
-            {"id": "pattern", "url": "test://ball", "fps": 4, "width": PATTERN_SIZE[0], "height": PATTERN_SIZE[1]},
+            {"id": "pattern", "url": "test://ball", "fps": 4, "width": PATTERN_SIZE[0], "height": PATTERN_SIZE[1],
+             "zones": [{"name": "corner", "polygon": ZONE}], "lines": [{"name": "gate", "points": LINE}]},
             {"id": "bikes", "url": BIKES.as_uri(), "fps": 3, "loop": True},
         ],
         "detector": {"model": str(DETECTOR), "imgsz": 320, "device": "cpu"},
@@ -258,6 +261,21 @@ def test_latest_jpg_is_the_camera_frame(daemon: RunningDaemon, camera: str, size
     assert status == 200 and headers["Content-Type"] == "image/jpeg"
     image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and (image.shape[1], image.shape[0]) == size
+
+
+def test_latest_jpg_draws_zones_and_lines(daemon: RunningDaemon) -> None:
+    from daemon.annotate import LINE_COLOUR, ZONE_COLOUR
+
+    _, _, body = _get(daemon.url("/cameras/pattern/latest.jpg"))
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).astype(float)
+    width, height = PATTERN_SIZE
+    # The zone is a translucent amber fill over black; the line a magenta stroke (medians shrug off the ball).
+    inside = np.median(image[int(0.1 * height):int(0.25 * height), int(0.1 * width):int(0.25 * width)], axis=(0, 1))
+    assert np.allclose(inside, 0.2 * np.array(ZONE_COLOUR), atol=20), inside
+    outside = np.median(image[int(0.4 * height):int(0.6 * height), int(0.6 * width):int(0.9 * width)], axis=(0, 1))
+    assert np.all(outside < 20), outside  # black: the fill stays inside its polygon
+    stroke = np.median(image[int(0.9 * height), int(0.5 * width):int(0.9 * width)], axis=0)
+    assert np.allclose(stroke, LINE_COLOUR, atol=60), stroke
 
 
 def _open_preview(daemon: RunningDaemon, camera: str) -> HTTPResponse:

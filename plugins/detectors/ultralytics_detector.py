@@ -95,8 +95,20 @@ class UltralyticsDetector:
         self.detect([np.zeros((self.config.imgsz, self.config.imgsz, 3), np.uint8)])
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        # ultralytics pads a batch of mixed shapes to a square; grouping by shape keeps the smaller
+        # stride-aligned rectangle (about 40% less compute for 16:9 frames).
+        output: list[Detections | None] = [None] * len(images)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, image in enumerate(images):
+            groups.setdefault(image.shape, []).append(index)
+        for indices in groups.values():
+            for index, found in zip(indices, self._predict([images[i] for i in indices]), strict=True):
+                output[index] = found
+        return output  # type: ignore[return-value]
+
+    def _predict(self, images: list[np.ndarray]) -> list[Detections]:
         results = self.model.predict(
-            list(images),
+            images,
             imgsz=self.config.imgsz,
             conf=self.config.conf,
             iou=self.config.iou,
@@ -105,12 +117,7 @@ class UltralyticsDetector:
             quantize=16 if self.half else None,
             verbose=False,
         )
-        output = []
-        for result in results:
-            boxes = result.boxes
-            output.append(
-                Detections.from_arrays(
-                    boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy()
-                )
-            )
-        return output
+        return [
+            Detections.from_arrays(r.boxes.xyxy.cpu().numpy(), r.boxes.conf.cpu().numpy(), r.boxes.cls.cpu().numpy())
+            for r in results
+        ]

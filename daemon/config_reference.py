@@ -1,0 +1,84 @@
+"""Renders the configuration reference (docs/config.md) from the pydantic models' field descriptions."""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from .config import Config
+
+HEADER = """# Configuration reference
+
+Generated from `daemon/config.py` by `argusd config-reference`; do not edit by hand.
+Unknown keys are errors. `argusd check-config FILE` validates a file without starting anything.
+"""
+
+
+def _nested_model(annotation: object) -> type[BaseModel] | None:
+    candidates = typing.get_args(annotation) or (annotation,)
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        inner = _nested_model(candidate) if typing.get_args(candidate) else None
+        if inner is not None:
+            return inner
+    return None
+
+
+def _type_name(annotation: object) -> str:
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return "mapping" if issubclass(annotation, BaseModel) else annotation.__name__
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args).replace("NoneType", "null")
+    if origin is typing.Literal:
+        return " | ".join(json.dumps(a) for a in args)
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        return f"mapping {_type_name(args[0])} → {_type_name(args[1])}"
+    return str(annotation)
+
+
+def _default(field: object) -> str:
+    default = getattr(field, "default", PydanticUndefined)
+    if default is PydanticUndefined:
+        factory = getattr(field, "default_factory", None)
+        if factory is None:
+            return "**required**"
+        default = factory()
+    if isinstance(default, BaseModel):
+        return "(section)"
+    return f"`{json.dumps(default)}`"
+
+
+def _rows(model: type[BaseModel], prefix: str, sections: list[tuple[str, type[BaseModel]]]) -> list[str]:
+    rows = []
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        nested = _nested_model(field.annotation)
+        if nested is not None:
+            suffix = "[]" if typing.get_origin(field.annotation) is list else ""
+            sections.append((f"{prefix}{key}{suffix}", nested))
+        rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
+    return rows
+
+
+def render() -> str:
+    lines = [HEADER]
+    sections: list[tuple[str, type[BaseModel]]] = [("", Config)]
+    while sections:
+        path, model = sections.pop(0)
+        lines.append(f"\n## `{path}`\n" if path else "\n## Top level\n")
+        lines.append("| key | type | default | meaning |\n|---|---|---|---|")
+        found: list[tuple[str, type[BaseModel]]] = []
+        lines.extend(_rows(model, f"{path}." if path else "", found))
+        sections.extend(found)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the test suite in the project's .venv (run scripts/setup.sh first; `make test` does both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || {
+    echo "test: no Redis on 127.0.0.1:6379; starting one" >&2
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+    sleep 0.5
+}
+exec .venv/bin/python -m pytest "$@"
