@@ -1,5 +1,5 @@
 """The HTTP endpoints: /metrics, /healthz, /readyz, /cameras, /cameras/{id}/latest.jpg and
-/cameras/{id}/preview.mjpg. Served from a small thread per connection, loopback by default."""
+/cameras/{id}/preview.mjpg. One thread per connection, loopback by default."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def _make_handler(endpoints: Endpoints, preview_slots: threading.BoundedSemaphor
             if latest is None:
                 self._json(503, {"error": f"camera {camera_id} has no analysed frame yet"}, retry_after=1)
             else:
-                self._reply(200, latest[1], "image/jpeg", cache=False)
+                self._reply(200, latest[1], "image/jpeg", {"Cache-Control": "no-store"})
 
         def _preview(self, camera_id: str) -> None:
             if endpoints.preview_clients == 0 or not preview_slots.acquire(blocking=False):
@@ -133,15 +133,12 @@ def _make_handler(endpoints: Endpoints, preview_slots: threading.BoundedSemaphor
 
         def _json(self, status: int, payload: object, retry_after: int | None = None) -> None:
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-            self._reply(status, json.dumps(payload, indent=1).encode(), "application/json", headers=headers)
+            self._reply(status, json.dumps(payload, indent=1).encode(), "application/json", headers)
 
-        def _reply(self, status: int, body: bytes, content_type: str, cache: bool = True,
-                   headers: dict[str, str] | None = None) -> None:
+        def _reply(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            if not cache:
-                self.send_header("Cache-Control", "no-store")
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
