@@ -328,7 +328,9 @@ class Daemon:
     def _analyse(self, batch: list[Frame]) -> None:
         started = time.perf_counter()
         detections = self.detector.detect([frame.image for frame in batch])
-        self.metrics.inference_seconds.observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.metrics.inference_seconds.observe(elapsed)
+        self.batcher.observe_inference(elapsed)
         self.metrics.batch_size.observe(len(batch))
         for frame, found in zip(batch, detections, strict=True):
             analysis = self._analysis_for(frame)

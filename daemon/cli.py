@@ -30,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config", help="YAML configuration file")
 
     commands.add_parser("config-reference", help="print the configuration reference (markdown)")
+
+    export = commands.add_parser("export", help="convert a .pt model to ONNX or OpenVINO (offline)")
+    export.add_argument("model", help="the .pt file")
+    export.add_argument("--format", choices=["onnx", "openvino"], default="openvino",
+                        help="openvino is the fastest on Intel/AMD CPUs; onnx runs anywhere (default: openvino)")
+    export.add_argument("--imgsz", type=int, default=640, help="largest input side (default 640)")
+    export.add_argument("--half", action="store_true", help="FP16 weights")
     return parser
 
 
@@ -77,10 +84,29 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .logs import setup_logging
+
+    setup_logging()
+    from plugins.detectors.ultralytics_detector import export_model
+
+    from .plugins import PluginError
+
+    try:
+        output = export_model(args.model, args.format, args.imgsz, args.half)
+    except PluginError as error:
+        log.error("%s", error)
+        return EXIT_CONFIG
+    print(output)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command == "export":
+        return _export(args)
     if args.command == "config-reference":
         from .config_reference import render
 

@@ -69,8 +69,7 @@ class UltralyticsDetector:
         self.class_filter = self._class_ids(config.classes)
         unknown = sorted(set(config.labels) - set(self.model_names.values()))
         if unknown:
-            raise PluginError(f"detector.labels: {', '.join(unknown)} not in the model's classes "
-                              f"({', '.join(self.model_names.values())})")
+            raise PluginError(f"detector.labels: {', '.join(unknown)} not in the model's classes ({self._known()})")
         self.names = {index: config.labels.get(name, name) for index, name in self.model_names.items()}
         self._warm_up()
         log.info(
@@ -85,11 +84,12 @@ class UltralyticsDetector:
         by_name = {name.lower(): index for index, name in self.model_names.items()}
         unknown = [name for name in wanted if name.lower() not in by_name]
         if unknown:
-            raise PluginError(
-                f"detector.classes: {', '.join(unknown)} not in the model's classes "
-                f"({', '.join(self.model_names.values())})"
-            )
+            raise PluginError(f"detector.classes: {', '.join(unknown)} not in the model's classes ({self._known()})")
         return sorted(by_name[name.lower()] for name in wanted)
+
+    def _known(self) -> str:
+        names = list(self.model_names.values())
+        return ", ".join(names[:20]) + (f", ... {len(names)} in all" if len(names) > 20 else "")
 
     def _warm_up(self) -> None:
         self.detect([np.zeros((self.config.imgsz, self.config.imgsz, 3), np.uint8)])
@@ -121,3 +121,29 @@ class UltralyticsDetector:
             Detections.from_arrays(r.boxes.xyxy.cpu().numpy(), r.boxes.conf.cpu().numpy(), r.boxes.cls.cpu().numpy())
             for r in results
         ]
+
+
+EXPORT_FORMATS = {"onnx": ".onnx", "openvino": "_openvino_model"}
+
+
+def export_model(model: str, fmt: str, imgsz: int, half: bool = False) -> Path:
+    """Export a .pt to ONNX or OpenVINO beside it (dynamic input shape, so rectangular letterboxing keeps
+    working). Runs offline; raises PluginError with the fix when something is missing."""
+    source = Path(check_model_source(model))
+    if source.suffix != ".pt":
+        raise PluginError(f"export takes a .pt model, not {source.name}")
+    if fmt not in EXPORT_FORMATS:
+        raise PluginError(f"unknown export format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
+    runtime = {"onnx": "onnx", "openvino": "openvino"}[fmt]
+    try:
+        __import__(runtime)
+    except ImportError:
+        raise PluginError(f"exporting to {fmt} needs the Python package {runtime!r}: "
+                          f"pip install 'argusd[{fmt}]'") from None
+    from ultralytics import YOLO
+
+    options: dict[str, object] = {"format": fmt, "imgsz": imgsz, "dynamic": True, "half": half}
+    if fmt == "onnx":
+        options["simplify"] = False  # onnxslim is not a dependency; ultralytics would try to install it
+    output = YOLO(str(source)).export(**options)
+    return Path(output)
