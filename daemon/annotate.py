@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
+from .config import LineConfig, ZoneConfig
 from .types import Detections
 
 _PALETTE = np.array(
@@ -19,10 +22,17 @@ def colour_for(key: int) -> tuple[int, int, int]:
     return int(b), int(g), int(r)
 
 
-def annotate(image: np.ndarray, detections: Detections, names: dict[int, str], caption: str | None = None) -> np.ndarray:
-    """A copy of ``image`` (BGR) with boxes, class labels, confidences and track ids drawn on it."""
+ZONE_COLOUR = (0, 200, 255)  # BGR amber: rules stand apart from the per-track box colours
+LINE_COLOUR = (255, 0, 255)
+
+
+def annotate(image: np.ndarray, detections: Detections, names: dict[int, str], caption: str | None = None,
+             zones: Sequence[ZoneConfig] = (), lines: Sequence[LineConfig] = ()) -> np.ndarray:
+    """A copy of ``image`` (BGR) with the camera's zones and lines, then boxes, class labels,
+    confidences and track ids drawn on it."""
     canvas = np.ascontiguousarray(image).copy()
     thickness = max(1, round(min(canvas.shape[:2]) / 300))
+    _draw_rules(canvas, zones, lines, thickness)
     for row in range(len(detections)):
         x1, y1, x2, y2 = (int(v) for v in detections.xyxy[row])
         track_id = int(detections.track_id[row])
@@ -36,6 +46,41 @@ def annotate(image: np.ndarray, detections: Detections, names: dict[int, str], c
     if caption:
         _text(canvas, caption, (4, canvas.shape[0] - 6), (40, 40, 40))
     return canvas
+
+
+def _draw_rules(canvas: np.ndarray, zones: Sequence[ZoneConfig], lines: Sequence[LineConfig], thickness: int) -> None:
+    """Zones as translucent polygons, lines with their A and B sides marked; coordinates are normalised."""
+    scale = np.array([canvas.shape[1], canvas.shape[0]], np.float64)
+    if zones:
+        overlay = canvas.copy()
+        for zone in zones:
+            polygon = np.round(np.array(zone.polygon, np.float64) * scale).astype(np.int32)
+            cv2.fillPoly(overlay, [polygon], ZONE_COLOUR)
+        cv2.addWeighted(overlay, 0.2, canvas, 0.8, 0, dst=canvas)
+        for zone in zones:
+            polygon = np.round(np.array(zone.polygon, np.float64) * scale).astype(np.int32)
+            cv2.polylines(canvas, [polygon], True, ZONE_COLOUR, thickness, cv2.LINE_AA)
+            x, y = polygon.min(axis=0)
+            _text(canvas, zone.name, (int(x), int(y) + 14), ZONE_COLOUR)
+    for line in lines:
+        p1, p2 = (np.array(point, np.float64) * scale for point in line.points)
+        cv2.line(canvas, _pixel(p1), _pixel(p2), LINE_COLOUR, thickness + 1, cv2.LINE_AA)
+        # Side A is where (p2-p1) x (p-p1) > 0 (see LineConfig): mark both sides near the middle.
+        direction = p2 - p1
+        normal = np.array([-direction[1], direction[0]]) / max(np.hypot(*direction), 1e-9)
+        middle = (p1 + p2) / 2
+        for side, sign in (("A", 1), ("B", -1)):
+            x, y = _pixel(middle + sign * 14 * normal)
+            cv2.putText(canvas, side, (x - 4, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, LINE_COLOUR, 1, cv2.LINE_AA)
+        label = line.name
+        if line.a_to_b or line.b_to_a:
+            label += f" (A>B {line.a_to_b or '-'}, B>A {line.b_to_a or '-'})"
+        x, y = _pixel(p1)
+        _text(canvas, label, (x + 2, max(y - 4, 14)), LINE_COLOUR)
+
+
+def _pixel(point: np.ndarray) -> tuple[int, int]:
+    return int(round(point[0])), int(round(point[1]))
 
 
 def _text(canvas: np.ndarray, text: str, origin: tuple[int, int], background: tuple[int, int, int]) -> None:

@@ -13,10 +13,12 @@ import numpy as np
 from .batcher import FreshestFrameBatcher
 from .config import CameraConfig, Config, ConfigError, load_config
 from .events import ObjectLifecycle
-from .http import HttpServer
+from .http import Endpoints, HttpServer
 from .metrics import Metrics
+from .notify import SystemdNotifier
 from .plugins import Detector, PluginError, load_detector
 from .publisher import RedisPublisher, stream_for
+from .preview import PreviewStore
 from .rules import CameraRules
 from .redact import redact_url
 from .snapshots import SnapshotWriter
@@ -25,6 +27,10 @@ from .tracking import CameraTracker
 from .types import Frame
 
 log = logging.getLogger(__name__)
+
+# The main loop withholds systemd watchdog pings once the inference thread has not come round for this
+# long (it turns at least every 0.25 s plus one batch), so a hung detector gets the service restarted.
+INFERENCE_STALL_S = 20.0
 
 
 @dataclass(slots=True)
@@ -41,10 +47,13 @@ class _CameraAnalysis:
 
 
 class Daemon:
-    def __init__(self, config: Config, config_path: str | None = None) -> None:
+    def __init__(self, config: Config, config_path: str | None = None,
+                 notifier: SystemdNotifier | None = None) -> None:
         self.config = config
         self.config_path = config_path
+        self.notifier = notifier or SystemdNotifier(None)
         self.metrics = Metrics()
+        self.preview = PreviewStore()
         self.detector: Detector | None = None
         self.sources: dict[str, CameraSource] = {}
         self.batcher = FreshestFrameBatcher(
@@ -59,6 +68,8 @@ class Daemon:
         self._stop_requested = threading.Event()
         self._reload_requested = threading.Event()
         self._wake = threading.Event()  # set by request_stop/request_reload so wait() reacts at once
+        self._inference_heartbeat = time.monotonic()
+        self._inference_stall_logged = False
         self._worker_stop = threading.Event()
         self._worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
         self._lock = threading.Lock()  # guards self.sources against reload vs status readers
@@ -69,8 +80,17 @@ class Daemon:
         """Load the model and start every stage. Raises PluginError/OSError for problems a user can fix."""
         self.detector = load_detector(self.config.detector)
         self._check_camera_classes(self.config.cameras)
-        self.http = HttpServer(self.config.http.host, self.config.http.port, self.metrics, self.camera_status)
-        self.metrics.model_info.info({"model": self.config.detector.model, "device": self.detector.device})
+        endpoints = Endpoints(self.metrics, self.camera_status, self.readiness, self.preview,
+                              self.config.http.preview_clients)
+        self.http = HttpServer(self.config.http.host, self.config.http.port, endpoints)
+        self.preview.names = self.detector.names
+        detector_config = self.config.detector
+        self.metrics.model_info.info({
+            "plugin": detector_config.plugin, "model": redact_url(detector_config.model),
+            "device": self.detector.device, "imgsz": str(detector_config.imgsz),
+        })
+        self.metrics.publish_queue_capacity.set(self.config.redis.queue_size)
+        self._inference_heartbeat = time.monotonic()
         if self.config.snapshots.enabled:
             self.snapshots = SnapshotWriter(self.config.snapshots, self.config.redis, self.detector.names,
                                             self.metrics)
@@ -93,6 +113,7 @@ class Daemon:
         self._reload_requested.set()
         self._wake.set()
 
+
     def wait(self, exit_when_done: bool = False, max_seconds: float | None = None) -> None:
         """Block until a stop is requested, ``max_seconds`` pass, or (with ``exit_when_done``) every
         camera has finished and its frames are analysed. Requested reloads run here."""
@@ -102,7 +123,10 @@ class Daemon:
             self._wake.clear()
             if self._reload_requested.is_set() and not self._stop_requested.is_set():
                 self._reload_requested.clear()
+                self.notifier.reloading()
                 self.reload()
+                self.notifier.ready()
+            self._feed_watchdog()
             if deadline is not None and time.monotonic() >= deadline:
                 log.info("run time limit reached")
                 return
@@ -110,8 +134,43 @@ class Daemon:
                 log.info("all cameras finished")
                 return
 
+    def _feed_watchdog(self) -> None:
+        stalled_for = time.monotonic() - self._inference_heartbeat
+        if stalled_for > INFERENCE_STALL_S:
+            if not self._inference_stall_logged:
+                log.error("inference thread stuck for %.0f s; withholding the systemd watchdog ping", stalled_for)
+                self._inference_stall_logged = True
+            return
+        self._inference_stall_logged = False
+        if self.notifier.watchdog_ping():
+            self.notifier.status(self.status_line())
+
+    def status_line(self) -> str:
+        """One line for `systemctl status` (STATUS=)."""
+        with self._lock:
+            sources = list(self.sources.values())
+        streaming = sum(source.state == CameraState.STREAMING for source in sources)
+        return f"{streaming}/{len(sources)} camera(s) streaming, {self.publisher.published} event(s) published"
+
+    def readiness(self) -> tuple[bool, dict]:
+        """Ready when the model is loaded, at least one camera streams, and events can be delivered or
+        queued (the publish queue is not full, so nothing is being dropped)."""
+        with self._lock:
+            sources = list(self.sources.values())
+        streaming = sum(source.state == CameraState.STREAMING for source in sources)
+        pending, capacity = self.publisher.pending, self.config.redis.queue_size
+        checks = {
+            "model_loaded": self.detector is not None,
+            "camera_streaming": streaming > 0,
+            "events_deliverable": pending < capacity,
+        }
+        details = {"checks": checks, "cameras_streaming": streaming, "cameras": len(sources),
+                   "publish_queue": pending, "publish_queue_capacity": capacity}
+        return all(checks.values()), details
+
     def shutdown(self) -> None:
         log.info("stopping")
+        self.preview.close()
         with self._lock:
             sources = list(self.sources.values())
         for source in sources:
@@ -136,6 +195,7 @@ class Daemon:
     # -- cameras -------------------------------------------------------------------------------------
 
     def _add_camera(self, camera: CameraConfig) -> None:
+        self.metrics.add_camera(camera.id, camera.fps)
         source = CameraSource(camera, self._on_frame, self._on_camera_state, self._on_rate_stats, self._on_reconnect)
         with self._lock:
             self.sources[camera.id] = source
@@ -154,6 +214,7 @@ class Daemon:
         self.batcher.unregister(camera_id)
         self._camera_ended.put((camera_id, True))
         self.metrics.forget_camera(camera_id)
+        self.preview.forget(camera_id)
 
     def reload(self) -> None:
         """Re-read the config file and apply camera changes; keep the running config if it is invalid.
@@ -220,6 +281,10 @@ class Daemon:
         if rate_dropped:
             self.metrics.frames_dropped.labels(camera_id, "rate_limit").inc(rate_dropped)
 
+    def _on_frame(self, frame: Frame) -> None:
+        self.metrics.frames_received.labels(frame.camera_id).inc()
+        self.batcher.put(frame)
+
     def _on_superseded(self, camera_id: str) -> None:
         self.metrics.frames_dropped.labels(camera_id, "superseded").inc()
 
@@ -240,15 +305,20 @@ class Daemon:
 
     def _inference_loop(self) -> None:
         while True:
+            self._inference_heartbeat = time.monotonic()
             batch = self.batcher.next_batch(timeout=0.25)
-            if batch:
-                self._analyse(batch)
-            elif self._worker_stop.is_set():
+            if not batch and self._worker_stop.is_set():
                 break
-            self._end_finished_cameras()
-            now = time.time()
-            for camera_id, analysis in list(self._analysis.items()):
-                self._emit(camera_id, analysis, analysis.lifecycle.expire(now))
+            try:
+                if batch:
+                    self._analyse(batch)
+                self._end_finished_cameras()
+                now = time.time()
+                for camera_id, analysis in list(self._analysis.items()):
+                    self._emit(camera_id, analysis, analysis.lifecycle.expire(now))
+            except Exception:  # a bug or a broken model must not silently end analysis for every camera
+                self.metrics.inference_errors.inc()
+                log.exception("inference: batch of %d frame(s) failed; continuing", len(batch))
         for camera_id, analysis in list(self._analysis.items()):
             self._emit(camera_id, analysis, analysis.lifecycle.end_all(time.time()))
 
@@ -309,9 +379,11 @@ class Daemon:
             analysis.frames_analysed += 1
             analysis.last_analysed_at = frame.captured_at
             self.metrics.frames_analysed.labels(frame.camera_id).inc()
+            self.metrics.camera_last_analysed.labels(frame.camera_id).set(frame.captured_at)
             if analysis.class_mask is not None:
                 found = found[analysis.class_mask[found.class_id]]
             tracked = analysis.tracker.update(found, frame.image)
+            self.preview.update(frame, tracked, analysis.lifecycle.rules)
             events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height,
                                                frame.image if self.snapshots else None)
             self._emit(frame.camera_id, analysis, events)

@@ -63,9 +63,11 @@ def _run(args: argparse.Namespace) -> int:
     setup_logging(config.log.level, config.log.json_lines)
 
     from .app import Daemon
+    from .notify import SystemdNotifier
     from .plugins import PluginError
 
-    daemon = Daemon(config, args.config)
+    notifier = SystemdNotifier.from_environment()
+    daemon = Daemon(config, args.config, notifier)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
@@ -75,8 +77,11 @@ def _run(args: argparse.Namespace) -> int:
         log.error("cannot start: %s", error)
         daemon.shutdown()
         return EXIT_CONFIG
+    notifier.ready(daemon.status_line())
     daemon.wait(exit_when_done=args.exit_when_done, max_seconds=args.max_seconds)
+    notifier.stopping()
     daemon.shutdown()
+    notifier.close()
     return 0
 
 

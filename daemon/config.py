@@ -272,7 +272,11 @@ class SnapshotConfig(StrictModel):
 
 
 class HttpConfig(StrictModel):
-    listen: str = Field("127.0.0.1:9108", description="host:port for /metrics and /healthz.")
+    listen: str = Field("127.0.0.1:9108", description="host:port for /metrics, /healthz, /readyz, /cameras.")
+    preview_clients: Annotated[int, Field(ge=0, le=64)] = Field(
+        4, description="Most simultaneous /cameras/{id}/preview.mjpg viewers (0 turns the preview off); "
+                       "more are refused with 503."
+    )
 
     @field_validator("listen")
     @classmethod

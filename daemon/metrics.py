@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+import time
+
+from prometheus_client import (
+    CollectorRegistry, Counter, Gauge, Histogram, Info, PlatformCollector, ProcessCollector,
+    disable_created_metrics, generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import __version__
 
+# No `*_created` series: they double the series count and Prometheus does not use them.
+disable_created_metrics()
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+# Every label value a labelled counter can take is created up front (at 0), so rate() and alert rules see
+# a series from the first scrape instead of "no data" until the first drop.
+FRAME_DROP_REASONS = ("rate_limit", "superseded")
+EVENT_DROP_REASONS = ("queue_full", "shutdown")
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, fds, ...
+        PlatformCollector(registry=r)  # python_info
         self.build_info = Info("argusd_build", "argusd version", registry=r)
         self.build_info.info({"version": __version__})
         self.frames_decoded = Counter(
@@ -43,6 +57,9 @@ class Metrics:
             ["result"], registry=r)
         self.inference_seconds = Histogram(
             "argusd_inference_seconds", "Detector time per batch", buckets=LATENCY_BUCKETS, registry=r)
+        self.inference_errors = Counter(
+            "argusd_inference_errors", "Batches whose analysis raised an error (logged with a traceback)",
+            registry=r)
         self.batch_size = Histogram(
             "argusd_batch_size", "Frames per inference batch", buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64),
             registry=r)
@@ -77,10 +94,38 @@ class Metrics:
             ["reason"], registry=r)
         self.snapshots_deleted = Counter(
             "argusd_snapshots_deleted", "Snapshot files removed by retention (max age or total size)", registry=r)
+        self.camera_fps_target = Gauge(
+            "argusd_camera_fps_target", "Configured analysis frames per second", ["camera"], registry=r)
+        self.camera_last_analysed = Gauge(
+            "argusd_camera_last_analysed_timestamp_seconds",
+            "Capture time (Unix seconds) of the camera's most recent analysed frame (until the first: the time "
+            "the camera was added)", ["camera"], registry=r)
+        self.publish_queue_capacity = Gauge(
+            "argusd_publish_queue_capacity_events", "Events the publish queue holds before it drops the oldest",
+            registry=r)
+        self.preview_clients = Gauge(
+            "argusd_preview_clients", "Open /cameras/{id}/preview.mjpg streams", registry=r)
+        self.preview_rejected = Counter(
+            "argusd_preview_rejected", "Preview streams refused because the client limit was reached",
+            registry=r)
+        for reason in EVENT_DROP_REASONS:
+            self.events_dropped.labels(reason)
+
+    def add_camera(self, camera_id: str, fps_target: float) -> None:
+        """Create the camera's series at 0 so dashboards and alerts see it before its first frame; until
+        then its last-analysed time is the time it was added, so a camera never analysed looks stalled."""
+        self.camera_fps_target.labels(camera_id).set(fps_target)
+        self.camera_last_analysed.labels(camera_id).set(time.time())
+        self.camera_up.labels(camera_id)
+        self.camera_reconnects.labels(camera_id)
+        for counter in (self.frames_decoded, self.frames_received, self.frames_analysed):
+            counter.labels(camera_id)
+        for reason in FRAME_DROP_REASONS:
+            self.frames_dropped.labels(camera_id, reason)
 
     def forget_camera(self, camera_id: str) -> None:
-        """Drop a removed camera's state gauges so dashboards do not show it as down forever."""
-        for gauge in (self.camera_up, self.camera_state):
+        """Drop a removed camera's gauges so dashboards do not show it as down (or stalled) forever."""
+        for gauge in (self.camera_up, self.camera_state, self.camera_fps_target, self.camera_last_analysed):
             for labels in list(gauge._metrics):  # noqa: SLF001 (prometheus_client has no public lister)
                 if labels[0] == camera_id:
                     gauge.remove(*labels)
