@@ -11,12 +11,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .batcher import FreshestFrameBatcher
+from .classify import ClassificationInput, CropClassifiers
 from .config import CameraConfig, Config, ConfigError, load_config
 from .events import ObjectLifecycle
 from .http import Endpoints, HttpServer
 from .metrics import Metrics
 from .notify import SystemdNotifier
-from .plugins import Detector, PluginError, load_detector
+from .plugins import Detector, PluginError, load_classifier, load_detector
 from .publisher import RedisPublisher, stream_for
 from .preview import PreviewStore
 from .rules import CameraRules
@@ -24,7 +25,7 @@ from .redact import redact_url
 from .snapshots import SnapshotWriter
 from .sources import CameraSource, CameraState
 from .tracking import CameraTracker
-from .types import Frame
+from .types import Detections, Frame
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Daemon:
         self.metrics = Metrics()
         self.preview = PreviewStore()
         self.detector: Detector | None = None
+        self.classifiers = CropClassifiers([])
         self.sources: dict[str, CameraSource] = {}
         self.batcher = FreshestFrameBatcher(
             config.batch.max_batch, config.batch.max_wait_ms / 1000, self._on_superseded
@@ -80,6 +82,7 @@ class Daemon:
         """Load the model and start every stage. Raises PluginError/OSError for problems a user can fix."""
         self.detector = load_detector(self.config.detector)
         self._check_camera_classes(self.config.cameras)
+        self.classifiers = CropClassifiers([(c, load_classifier(c)) for c in self.config.classifiers])
         endpoints = Endpoints(self.metrics, self.camera_status, self.readiness, self.preview,
                               self.config.http.preview_clients)
         self.http = HttpServer(self.config.http.host, self.config.http.port, endpoints)
@@ -372,6 +375,7 @@ class Daemon:
         self.metrics.inference_seconds.observe(elapsed)
         self.batcher.observe_inference(elapsed)
         self.metrics.batch_size.observe(len(batch))
+        tracked_frames: list[tuple[Frame, _CameraAnalysis, Detections]] = []
         for frame, found in zip(batch, detections, strict=True):
             analysis = self._analysis_for(frame)
             if analysis is None:
@@ -382,7 +386,13 @@ class Daemon:
             self.metrics.camera_last_analysed.labels(frame.camera_id).set(frame.captured_at)
             if analysis.class_mask is not None:
                 found = found[analysis.class_mask[found.class_id]]
-            tracked = analysis.tracker.update(found, frame.image)
+            tracked_frames.append((frame, analysis, analysis.tracker.update(found, frame.image)))
+        if self.classifiers:  # before the lifecycle, so a `new` event already carries the attributes
+            crops = self.classifiers.run([ClassificationInput(frame.image, tracked, analysis.lifecycle,
+                                                              frame.captured_at)
+                                          for frame, analysis, tracked in tracked_frames])
+            self.metrics.crops_classified.inc(crops)
+        for frame, analysis, tracked in tracked_frames:
             self.preview.update(frame, tracked, analysis.lifecycle.rules)
             events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height,
                                                frame.image if self.snapshots else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -155,6 +155,23 @@ class DetectorConfig(StrictModel):
         return value
 
 
+class ClassifierConfig(StrictModel):
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Attribute name the result is stored under, e.g. `colour`."
+    )
+    plugin: str = Field(description="Classifier plugin (entry point in argusd.classifiers): colour, ultralytics.")
+    model: str | None = Field(None, description="Model file for model-based plugins (ultralytics: a -cls model).")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N (model-based plugins).")
+    imgsz: Annotated[int, Field(ge=32, le=1024, multiple_of=32)] = Field(224, description="Crop input size.")
+    classes: list[str] | None = Field(None, description="Object labels to classify; all when unset.")
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.3, description="Least top-1 confidence (colour: share of pixels) for a result to be recorded."
+    )
+    interval_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="Classify an object once when it is confirmed, then again at most this often."
+    )
+
+
 class BatchConfig(StrictModel):
     max_batch: Annotated[int, Field(ge=1, le=64)] = Field(8, description="Most frames in one inference batch.")
     max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = Field(
@@ -233,9 +250,28 @@ class RedisConfig(StrictModel):
         return value
 
 
-class SpoolConfig(StrictModel):
-    directory: str = Field(
-        "/var/lib/argusd/spool", description="Directory of the durable event spool (created if missing)."
+def state_directory() -> str:
+    """systemd's StateDirectory= (first entry of $STATE_DIRECTORY) or /var/lib/argusd."""
+    return (os.environ.get("STATE_DIRECTORY") or "/var/lib/argusd").split(":")[0]
+
+
+class _StateSubdirectory(StrictModel):
+    """A section whose `directory` defaults to a folder of the daemon's state directory."""
+
+    _subdirectory: ClassVar[str]
+    directory: str | None
+
+    @property
+    def path(self) -> str:
+        return self.directory or f"{state_directory()}/{self._subdirectory}"
+
+
+class SpoolConfig(_StateSubdirectory):
+    _subdirectory: ClassVar[str] = "spool"
+
+    directory: str | None = Field(
+        None, description="Directory of the durable event spool (created if missing); default "
+        "`$STATE_DIRECTORY/spool` (systemd's StateDirectory=), else /var/lib/argusd/spool."
     )
     max_bytes: Annotated[int, Field(ge=4096)] = Field(
         256 * 1024 * 1024, description="Spool size cap; when reached the oldest spooled events are dropped "
@@ -250,13 +286,17 @@ class SpoolConfig(StrictModel):
         1.0, description="fsync period for fsync: interval."
     )
 
+class SnapshotConfig(_StateSubdirectory):
+    _subdirectory: ClassVar[str] = "snapshots"
 
-class SnapshotConfig(StrictModel):
     enabled: bool = Field(False, description="Write an annotated JPEG of the best frame for new and end events.")
     store: Literal["file", "redis"] = Field(
         "file", description="file: JPEGs under `directory` with age/size retention; redis: a key with a TTL."
     )
-    directory: str = Field("/var/lib/argusd/snapshots", description="store: file, where the JPEGs go.")
+    directory: str | None = Field(
+        None, description="store: file, where the JPEGs go; default `$STATE_DIRECTORY/snapshots`, else "
+        "/var/lib/argusd/snapshots."
+    )
     max_age_s: Annotated[float, Field(gt=0)] = Field(
         7 * 86400.0, description="store: file, delete snapshots older than this."
     )
@@ -269,7 +309,6 @@ class SnapshotConfig(StrictModel):
     queue_size: Annotated[int, Field(ge=1, le=1000)] = Field(
         32, description="Snapshots waiting for the encoder thread; beyond it they are dropped and counted."
     )
-
 
 class HttpConfig(StrictModel):
     listen: str = Field("127.0.0.1:9108", description="host:port for /metrics, /healthz, /readyz, /cameras.")
@@ -303,6 +342,9 @@ class LogConfig(StrictModel):
 class Config(StrictModel):
     cameras: list[CameraConfig] = Field(min_length=1, description="The cameras to analyse.")
     detector: DetectorConfig = Field(description="The object detector shared by all cameras.")
+    classifiers: list[ClassifierConfig] = Field(
+        default_factory=list, description="Crop classifiers whose results become event `attributes`."
+    )
     batch: BatchConfig = Field(BatchConfig(), description="Cross-camera inference batching.")
     tracker: TrackerConfig = Field(TrackerConfig(), description="Object tracking and the event lifecycle.")
     redis: RedisConfig = Field(RedisConfig(), description="Where events are published.")

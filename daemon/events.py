@@ -104,6 +104,7 @@ class _TrackedObject:
     changed: bool = False  # something an `update` reports changed since the last event
     last_update_at: float = 0.0
     best_frame: BestFrame | None = None
+    classified_at: dict[str, float] = field(default_factory=dict)  # classifier name -> last run
 
 
 class ObjectLifecycle:
@@ -195,14 +196,24 @@ class ObjectLifecycle:
             obj.changed = True
         return obj
 
-    def set_attributes(self, track_id: int, attributes: dict[str, str]) -> None:
-        """Record classifier results for a track; a change is reported by the next `update`."""
+    def classification_due(self, track_id: int, name: str, now: float, interval_s: float) -> bool:
+        """Whether classifier ``name`` should look at this track now: once the track is confirmed on
+        this frame or earlier (so its `new` already carries the result), then every ``interval_s``."""
+        obj = self._objects.get(track_id)
+        if obj is None or obj.hits + 1 < self.confirm_frames:
+            return False
+        last = obj.classified_at.get(name)
+        return last is None or now - last >= interval_s
+
+    def record_classification(self, track_id: int, name: str, value: str | None, now: float) -> None:
+        """Store a classifier result (None: not confident, keep the previous); a change is reported by
+        the next `update`."""
         obj = self._objects.get(track_id)
         if obj is None:
             return
-        merged = obj.attributes | attributes
-        if merged != obj.attributes:
-            obj.attributes = merged
+        obj.classified_at[name] = now
+        if value is not None and obj.attributes.get(name) != value:
+            obj.attributes = obj.attributes | {name: value}
             obj.changed = obj.confirmed
 
     def _maybe_update(self, obj: _TrackedObject, now: float) -> list[Event]:

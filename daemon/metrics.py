@@ -60,6 +60,8 @@ class Metrics:
         self.inference_errors = Counter(
             "argusd_inference_errors", "Batches whose analysis raised an error (logged with a traceback)",
             registry=r)
+        self.crops_classified = Counter(
+            "argusd_crops_classified", "Object crops run through the crop classifiers", registry=r)
         self.batch_size = Histogram(
             "argusd_batch_size", "Frames per inference batch", buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64),
             registry=r)

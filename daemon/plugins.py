@@ -8,10 +8,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .config import DetectorConfig
+from .config import ClassifierConfig, DetectorConfig
 from .types import Detections
 
 DETECTOR_GROUP = "argusd.detectors"
+CLASSIFIER_GROUP = "argusd.classifiers"
 
 
 class PluginError(Exception):
@@ -30,6 +31,17 @@ class Detector(Protocol):
         ...
 
 
+@runtime_checkable
+class Classifier(Protocol):
+    """Names one attribute of object crops (e.g. colour). Called from the single inference thread only."""
+
+    name: str  # the attribute key its results are stored under
+
+    def classify(self, crops: Sequence[np.ndarray]) -> list[str | None]:
+        """One result per BGR crop; None where the classifier is not confident."""
+        ...
+
+
 def _load_entry_point(group: str, name: str) -> type:
     found = {ep.name: ep for ep in entry_points(group=group)}
     if name not in found:
@@ -38,9 +50,16 @@ def _load_entry_point(group: str, name: str) -> type:
     return found[name].load()
 
 
+def _load_plugin(group: str, config: DetectorConfig | ClassifierConfig, interface: type) -> object:
+    plugin = _load_entry_point(group, config.plugin)(config)
+    if not isinstance(plugin, interface):
+        raise PluginError(f"plugin {config.plugin!r} does not implement the {interface.__name__} interface")
+    return plugin
+
+
 def load_detector(config: DetectorConfig) -> Detector:
-    factory = _load_entry_point(DETECTOR_GROUP, config.plugin)
-    detector = factory(config)
-    if not isinstance(detector, Detector):
-        raise PluginError(f"plugin {config.plugin!r} does not implement the Detector interface")
-    return detector
+    return _load_plugin(DETECTOR_GROUP, config, Detector)  # type: ignore[return-value]
+
+
+def load_classifier(config: ClassifierConfig) -> Classifier:
+    return _load_plugin(CLASSIFIER_GROUP, config, Classifier)  # type: ignore[return-value]

@@ -109,11 +109,11 @@ class RedisPublisher:
     def start(self) -> None:
         if self.spool_config is not None:
             try:
-                self.spool = Spool(self.spool_config.directory, self.spool_config.max_bytes,
+                self.spool = Spool(self.spool_config.path, self.spool_config.max_bytes,
                                    self.spool_config.fsync, self.spool_config.fsync_interval_s, self._count_drop)
             except OSError as error:
                 log.error("spool: cannot use %s (%s); events are held in memory only while Redis is down",
-                          self.spool_config.directory, error.strerror or error)
+                          self.spool_config.path, error.strerror or error)
             self._update_spool_metrics()
         self._thread.start()
 

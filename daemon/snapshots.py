@@ -34,7 +34,7 @@ class SnapshotWriter:
         self.config = config
         self.names = names
         self.metrics = metrics
-        self.directory = Path(config.directory).resolve()
+        self.directory = Path(config.path).resolve()
         self._queue: queue.Queue[tuple[dict, Event] | None] = queue.Queue(config.queue_size)
         self._client = redis_client(redis_config) if config.store == "redis" else None
         self._files: deque[tuple[float, int, Path]] = deque()  # (mtime, size, path), oldest first

@@ -13,6 +13,8 @@ cameras:
   - id: street
     url: file://$clip
     fps: 10
+    lines:
+      - {name: middle, points: [[0.5, 0.0], [0.5, 1.0]], a_to_b: eastbound, b_to_a: westbound}
   - id: street-small
     url: file://$clip
     fps: 5
@@ -21,6 +23,8 @@ detector:
   model: $PWD/.cache/assets/fall-detector.pt
   imgsz: 640
   labels: {Normal: person, Fall: fallen_person}
+classifiers:
+  - {name: colour, plugin: colour, classes: [person]}
 tracker:
   confirm_frames: 3
   lost_timeout_s: 1.0
@@ -29,8 +33,14 @@ redis:
   stream: $stream
 http:
   listen: 127.0.0.1:9108
+spool:
+  directory: $PWD/$demo_dir/spool
+snapshots:
+  enabled: true
+  directory: $PWD/$demo_dir/snapshots
 YAML
 redis-cli -h 127.0.0.1 -p 6379 del "$stream" >/dev/null
 echo "demo: running argusd on $clip (metrics at http://127.0.0.1:9108/metrics while it runs)"
 .venv/bin/argusd run --config "$demo_dir/argusd.yaml" --exit-when-done
 .venv/bin/python scripts/demo_report.py --stream "$stream"
+echo "annotated snapshots of new/end events: $demo_dir/snapshots/"

@@ -19,8 +19,9 @@ def main() -> None:
     events = [json.loads(fields["data"]) for _, fields in entries]
     print(f"\n{len(events)} event(s) in Redis stream {args.stream}; the first {min(args.show, len(events))}:")
     for event in events[: args.show]:
-        print("  " + json.dumps({k: event[k] for k in ("type", "camera", "ts", "label", "confidence",
-                                                        "track_id", "bbox", "duration_s", "event_id")}))
+        keys = ("type", "camera", "ts", "label", "confidence", "track_id", "bbox", "attributes", "rule",
+                "direction_name", "duration_s", "event_id")
+        print("  " + json.dumps({k: event[k] for k in keys if k in event}))
     summary: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for event in events:
         summary[event["camera"]][f"{event['type']}:{event['label']}"] += 1

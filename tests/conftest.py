@@ -93,3 +93,10 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 def argusd_command(*args: str) -> list[str]:
     """Run the CLI from this source tree with the test interpreter."""
     return [sys.executable, "-m", "daemon.cli", *args]
+
+
+@pytest.fixture(autouse=True)
+def private_state_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's daemons (in-process or subprocess) spool and snapshot under their own directory,
+    never a shared /var/lib/argusd, so one test's leftovers cannot reach another test's stream."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path_factory.mktemp("state")))

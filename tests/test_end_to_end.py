@@ -48,14 +48,17 @@ def test_daemon_publishes_people_lifecycle_events(tmp_path: Path, redis_url: str
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     metrics = ""
     deadline = time.monotonic() + 120
-    while daemon.poll() is None and time.monotonic() < deadline:
-        try:
-            metrics = scrape(port, "/metrics")
-            assert json.loads(scrape(port, "/healthz"))["status"] == "ok"
-        except OSError:
-            pass
-        time.sleep(0.5)
-    output, _ = daemon.communicate(timeout=60)
+    try:
+        while daemon.poll() is None and time.monotonic() < deadline:
+            try:
+                metrics = scrape(port, "/metrics")
+                assert json.loads(scrape(port, "/healthz"))["status"] == "ok"
+            except OSError:
+                pass
+            time.sleep(0.5)
+        output, _ = daemon.communicate(timeout=60)
+    finally:
+        daemon.kill()
     assert daemon.returncode == 0, output
     assert 'argusd_frames_analysed_total{camera="bikes"}' in metrics
     assert 'argusd_frames_decoded_total{camera="bikes"}' in metrics
@@ -96,12 +99,15 @@ def test_sigterm_stops_cleanly_and_flushes(tmp_path: Path, redis_url: str, strea
     config = write_config(tmp_path, redis_url, stream_key, port, loop=True)
     daemon = subprocess.Popen(argusd_command("run", "--config", str(config)),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not any(e["type"] == "new" for _, e in read_events(redis_url, stream_key)):
-        assert daemon.poll() is None, daemon.communicate()[0]
-        time.sleep(0.5)
-    daemon.send_signal(signal.SIGTERM)
-    output, _ = daemon.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(e["type"] == "new" for _, e in read_events(redis_url, stream_key)):
+            assert daemon.poll() is None, daemon.communicate()[0]
+            time.sleep(0.5)
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=60)
+    finally:
+        daemon.kill()
     assert daemon.returncode == 0, output
     assert "stopped:" in output
     events = [e for _, e in read_events(redis_url, stream_key)]

@@ -102,7 +102,7 @@ def test_event_ids_are_unique_and_shared_object_id() -> None:
 def test_update_is_rate_limited() -> None:
     lifecycle = ObjectLifecycle("cam", {0: "person"}, confirm_frames=1, lost_timeout_s=10.0, update_interval_s=1.0)
     lifecycle.update(person_at(40, 90), 0, 0.0, W, H)
-    lifecycle.set_attributes(1, {"colour": "red"})
+    lifecycle.record_classification(1, "colour", "red", 0.2)
     assert [e.type for e in lifecycle.update(person_at(41, 90), 1, 0.5, W, H)] == []
     updates = lifecycle.update(person_at(42, 90), 2, 1.1, W, H)
     assert [(e.type, e.attributes) for e in updates] == [("update", {"colour": "red"})]

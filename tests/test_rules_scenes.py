@@ -61,6 +61,7 @@ def scene_events(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dic
         "cameras": cameras,
         "detector": {"model": str(require_asset(DETECTOR)), "imgsz": 640, "labels": {"Normal": "person"}},
         "tracker": {"confirm_frames": 3, "lost_timeout_s": 1.5},
+        "classifiers": [{"name": "colour", "plugin": "colour", "classes": ["person"]}],
         "redis": {"stream": stream},
         "http": {"listen": f"127.0.0.1:{free_port()}"},
     }
@@ -92,6 +93,7 @@ def test_rule_events_match_ground_truth(scene: str, scene_events: dict[str, list
     for event in events:
         if event["type"] == "line_cross":
             assert event["direction_name"] == {"a_to_b": "in", "b_to_a": "out"}[event["direction"]]
+    assert all(e["attributes"].get("colour") for e in events if e["type"] == "new"), "classified when confirmed"
     ends = [e for e in events if e["type"] == "end"]
     assert len(ends) == walkers
     for end in ends:
