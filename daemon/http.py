@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,11 +33,28 @@ class Endpoints:
     preview_clients: int  # most simultaneous MJPEG viewers
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), handler)
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        # A viewer closing its connection mid-reply is routine; anything else is a bug worth a traceback,
+        # in the log rather than on stderr.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("http: client %s went away: %s", client_address[0], error)
+        else:
+            log.exception("http: error while serving %s", client_address[0])
+
+
 class HttpServer:
     def __init__(self, host: str, port: int, endpoints: Endpoints) -> None:
         handler = _make_handler(endpoints, threading.BoundedSemaphore(max(1, endpoints.preview_clients)))
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(host, port, handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property

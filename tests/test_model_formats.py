@@ -4,14 +4,18 @@ YAML (offline; same compute as the trained model), and its ONNX and OpenVINO exp
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 
-from conftest import ASSETS, argusd_command, require_asset
+from conftest import ASSETS, argusd_command, free_port, require_asset
 from daemon.config import DetectorConfig
 from daemon.plugins import PluginError, load_detector
 from daemon.types import Detections
@@ -38,13 +42,17 @@ def frames() -> list[np.ndarray]:
     return [bus, street, street[:, ::-1].copy()]  # two shapes in one batch
 
 
-def export(model: Path, fmt: str) -> Path:
-    result = subprocess.run(argusd_command("export", str(model), "--format", fmt, "--imgsz", "320"),
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    output = Path(result.stdout.strip().splitlines()[-1])
-    assert output.exists()
-    return output
+@pytest.fixture(scope="module")
+def exported(random_yolo11n: Path) -> dict[str, Path]:
+    """`argusd export` of the random model to each format."""
+    outputs = {}
+    for fmt in ("onnx", "openvino"):
+        result = subprocess.run(argusd_command("export", str(random_yolo11n), "--format", fmt, "--imgsz", "320"),
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        outputs[fmt] = Path(result.stdout.strip().splitlines()[-1])
+        assert outputs[fmt].exists()
+    return outputs
 
 
 def detect(model: Path, frames: list[np.ndarray]) -> list[Detections]:
@@ -55,12 +63,12 @@ def detect(model: Path, frames: list[np.ndarray]) -> list[Detections]:
     return found
 
 
-def test_pt_onnx_and_openvino_agree(random_yolo11n: Path, frames: list[np.ndarray]) -> None:
+def test_pt_onnx_and_openvino_agree(random_yolo11n: Path, exported: dict[str, Path], frames: list[np.ndarray]) -> None:
     reference = detect(random_yolo11n, frames)
     assert sum(len(d) for d in reference) > 0
-    for fmt in ("onnx", "openvino"):
-        exported = detect(export(random_yolo11n, fmt), frames)
-        for image, expected, got in zip(frames, reference, exported, strict=True):
+    for fmt, model in exported.items():
+        found = detect(model, frames)
+        for image, expected, got in zip(frames, reference, found, strict=True):
             assert abs(len(got) - len(expected)) <= max(2, len(expected) // 10), fmt
             assert np.all(got.xyxy >= -1) and np.all(got.xyxy[:, [0, 2]] <= image.shape[1] + 1), "pixel coordinates"
             top = min(len(got), len(expected), 5)
@@ -78,3 +86,37 @@ def test_export_refuses_what_it_cannot_do(tmp_path: Path, random_yolo11n: Path) 
 def test_unknown_class_filter_is_a_clear_error(random_yolo11n: Path) -> None:
     with pytest.raises(PluginError, match=r"detector.classes: unicorn not in the model's classes"):
         load_detector(DetectorConfig(model=str(random_yolo11n), imgsz=320, classes=["0", "unicorn"]))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_the_daemon_runs_an_exported_model(fmt: str, exported: dict[str, Path], tmp_path: Path,
+                                           stream_key: str) -> None:
+    port = free_port()
+    config = {
+        "cameras": [{"id": "pattern", "url": "test://smpte", "fps": 5}],
+        "detector": {"model": str(exported[fmt]), "imgsz": 320, "device": "cpu"},
+        "redis": {"stream": stream_key},
+        "http": {"listen": f"127.0.0.1:{port}"},
+    }
+    path = tmp_path / "argusd.yaml"
+    path.write_text(yaml.safe_dump(config))
+    daemon = subprocess.Popen(argusd_command("run", "--config", str(path)), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        analysed = 0.0
+        deadline = time.monotonic() + 60
+        while analysed < 5 and time.monotonic() < deadline and daemon.poll() is None:
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    for line in response.read().decode().splitlines():
+                        if line.startswith('argusd_frames_analysed_total{camera="pattern"}'):
+                            analysed = float(line.split()[-1])
+            except OSError:
+                pass
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=60)
+    finally:
+        daemon.kill()
+    assert daemon.returncode == 0, output
+    assert analysed >= 5, output
