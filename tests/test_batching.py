@@ -53,7 +53,7 @@ def test_different_rates_form_batches_and_slow_cameras_are_never_starved(stream_
     analysed, mean_batch = run_daemon([1, 3, 6, 25], 8, 8, stream_key)
     assert mean_batch > 1.2, mean_batch
     assert analysed["cam0"] >= 7, analysed  # 1 fps for 8 s: every frame analysed
-    assert analysed["cam1"] >= 0.9 * 3 * 8, analysed
+    assert analysed["cam1"] >= 0.8 * 3 * 8, analysed  # frames superseded only when a batch outlasts 1/3 s
 
 
 def frame(camera: str, seq: int) -> Frame:

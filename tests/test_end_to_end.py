@@ -21,7 +21,7 @@ SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text
 def write_config(tmp_path: Path, redis_url: str, stream: str, port: int, **camera: object) -> Path:
     config = {
         "cameras": [{"id": "bikes", "url": f"file://{require_asset(BIKES)}", "fps": 10, **camera}],
-        "detector": {"model": str(require_asset(DETECTOR)), "imgsz": 640, "labels": {"Normal": "person"}},
+        "detector": {"model": str(require_asset(DETECTOR)), "imgsz": 480, "labels": {"Normal": "person"}},
         "tracker": {"confirm_frames": 3, "lost_timeout_s": 1.0},
         "redis": {"url": redis_url, "stream": stream},
         "http": {"listen": f"127.0.0.1:{port}"},
