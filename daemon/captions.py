@@ -300,7 +300,7 @@ class CaptionStage:
             if story is None:
                 story = self._stories[event.object_id] = _StoryBuilder()
             story.record(event)
-            if pool is not None and event.type in policy.on:
+            if pool is not None and event.type in policy.events:
                 pool.submit(_Job(event, story.freeze(epoch(event.ts)), time.monotonic()))
             if event.type == "end":
                 del self._stories[event.object_id]

@@ -72,7 +72,7 @@ class CameraCaptionsConfig(StrictModel):
     captioner: str = Field(
         "template", min_length=1, description="Name of a captioner defined under the top-level `captions.captioners`."
     )
-    on: list[CaptionTrigger] = Field(
+    events: list[CaptionTrigger] = Field(
         ["end"], min_length=1,
         description="Event types that get a caption: new, update, end, zone_enter, zone_exit, loiter, line_cross. "
         "Each caption is published as its own `caption` event; an `end` also carries the object's latest caption "

@@ -10,11 +10,12 @@ import time
 import cv2
 import numpy as np
 import pytest
-from captions_support import ChatServer, event
+from captions_support import event
 from conftest import free_port
 
 from daemon.config import CaptionerConfig
 from daemon.plugins import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner
+from daemon.testing.chat_server import ChatServer
 
 KEY_ENV = "ARGUSD_TEST_VLM_KEY"
 KEY = "sk-test-0123456789"

@@ -12,7 +12,7 @@ import cv2
 import jsonschema
 import numpy as np
 import pytest
-from captions_support import NAMES, NOW, ChatServer, best_frame, event
+from captions_support import NAMES, NOW, best_frame, event
 from conftest import REPO, free_port
 from events_support import wait_for
 
@@ -23,6 +23,7 @@ from daemon.config import (
 from daemon.events import Event
 from daemon.metrics import Metrics
 from daemon.snapshots import SnapshotWriter
+from daemon.testing.chat_server import ChatServer
 
 SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
 
@@ -30,10 +31,10 @@ SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text
 class Run:
     """A started stage for one camera, fed like the daemon feeds it; ``stream`` is what was published, in order."""
 
-    def __init__(self, captioner: CaptionerConfig, on: list[str], snapshots: SnapshotWriter | None = None) -> None:
+    def __init__(self, captioner: CaptionerConfig, events: list[str], snapshots: SnapshotWriter | None = None) -> None:
         self.metrics = Metrics()
         self.stream: list[dict] = []
-        self.policy = CameraCaptionsConfig(captioner="c", on=on)
+        self.policy = CameraCaptionsConfig(captioner="c", events=events)
         self.stage = CaptionStage(CaptionsConfig(captioners={"c": captioner}), NAMES, self.metrics,
                                   lambda events: self.stream.extend(e.to_dict() for e in events), snapshots)
         self.stage.start([CameraConfig(id="door", url="test://ball", captions=self.policy)])
@@ -54,7 +55,7 @@ class Run:
 
 
 def test_captions_follow_subjects_and_the_end_carries_the_latest_ready_one() -> None:
-    run = Run(CaptionerConfig(plugin="template"), on=["new", "line_cross", "end"])
+    run = Run(CaptionerConfig(plugin="template"), events=["new", "line_cross", "end"])
     frame = best_frame()
     run.emit(event("new", step=0, frame=frame, attributes={"top_colour": "red"}))
     wait_for(lambda: len(run.captions()) == 1, 5, "the caption of new")
@@ -85,7 +86,7 @@ def test_captions_follow_subjects_and_the_end_carries_the_latest_ready_one() -> 
 
 
 def test_an_end_without_a_ready_caption_goes_out_at_once_without_one() -> None:
-    run = Run(CaptionerConfig(plugin="template"), on=["end"])
+    run = Run(CaptionerConfig(plugin="template"), events=["end"])
     run.emit(event("new", step=0))
     run.emit(event("end", step=1, duration_s=2.0))
     wait_for(lambda: len(run.captions()) == 1, 5, "the caption of end")
@@ -97,7 +98,7 @@ def test_an_end_without_a_ready_caption_goes_out_at_once_without_one() -> None:
 def test_a_full_queue_drops_and_counts_without_blocking() -> None:
     with ChatServer(delay_s=1.0) as server:
         run = Run(CaptionerConfig(plugin="openai", base_url=server.base_url, model="m", queue_size=2, workers=1),
-                  on=["new"])
+                  events=["new"])
         held = [run.emit(event("new", object_id=f"o{i}", frame=best_frame())) for i in range(20)]
         assert max(held) < 0.05, held  # the inference thread never waits for a 1 s captioner
         assert run.sample("argusd_caption_requests_total") == 20
@@ -115,7 +116,7 @@ def test_a_full_queue_drops_and_counts_without_blocking() -> None:
 
 def test_a_failing_captioner_is_counted_and_publishes_nothing(caplog: pytest.LogCaptureFixture) -> None:
     run = Run(CaptionerConfig(plugin="openai", base_url=f"http://127.0.0.1:{free_port()}/v1", model="m",
-                              retries=0), on=["new"])
+                              retries=0), events=["new"])
     run.emit(event("new", frame=best_frame()))
     wait_for(lambda: run.sample("argusd_captions_failed_total") == 1, 5, "the failure to be counted")
     run.stage.stop()
@@ -132,7 +133,7 @@ def caption_band_rows(image: np.ndarray) -> int:
 def test_the_caption_is_drawn_on_a_snapshot_of_its_own(tmp_path: Path) -> None:
     snapshots = SnapshotWriter(SnapshotConfig(enabled=True, directory=str(tmp_path)), RedisConfig(), NAMES, Metrics())
     snapshots.start()
-    run = Run(CaptionerConfig(plugin="template"), on=["new"], snapshots=snapshots)
+    run = Run(CaptionerConfig(plugin="template"), events=["new"], snapshots=snapshots)
     subject = event("new", frame=best_frame(), attributes={"top_colour": "red"}, zones=["loading"])
     plain = snapshots.request(subject)
     run.emit(subject)
