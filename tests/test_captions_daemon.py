@@ -62,3 +62,10 @@ def test_every_caption_event_is_valid_and_references_an_earlier_event(
     for caption in carried:
         assert caption["event_id"] in position and caption["subject_event_id"] in position
     assert "stopped:" in log.read_text()
+
+    tail = subprocess.run(argusd_command("events", "tail", "--url", redis_url, "--stream", stream_key,
+                                         "--from-start", "--count", str(len(events))),
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    lines = [line for line in tail.stdout.splitlines() if "  caption  " in line]
+    assert len(lines) == len(captions), tail.stdout + tail.stderr
+    assert json.dumps(captions[0]["text"]) in lines[0] and " conf " not in lines[0]
