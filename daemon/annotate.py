@@ -24,6 +24,7 @@ def colour_for(key: int) -> tuple[int, int, int]:
 
 ZONE_COLOUR = (0, 200, 255)  # BGR amber: rules stand apart from the per-track box colours
 LINE_COLOUR = (255, 0, 255)
+_FONT, _FONT_SCALE = cv2.FONT_HERSHEY_SIMPLEX, 0.45
 
 
 def annotate(image: np.ndarray, detections: Detections, names: dict[int, str], caption: str | None = None,
@@ -44,7 +45,7 @@ def annotate(image: np.ndarray, detections: Detections, names: dict[int, str], c
             label = f"#{track_id} {label}"
         _text(canvas, label, (x1, max(y1, 14)), colour)
     if caption:
-        _text(canvas, caption, (4, canvas.shape[0] - 6), (40, 40, 40))
+        _caption(canvas, caption)
     return canvas
 
 
@@ -83,8 +84,28 @@ def _pixel(point: np.ndarray) -> tuple[int, int]:
     return int(round(point[0])), int(round(point[1]))
 
 
+def _caption(canvas: np.ndarray, caption: str) -> None:
+    """Caption lines (split at newlines, long ones wrapped at words to the image width) at the bottom."""
+    max_width = canvas.shape[1] - 10
+    lines: list[str] = []
+    for paragraph in caption.splitlines():
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}" if line else word
+            if line and cv2.getTextSize(candidate, _FONT, _FONT_SCALE, 1)[0][0] > max_width:
+                lines.append(line)
+                candidate = word
+            line = candidate
+        lines.append(line)
+    (_, height), baseline = cv2.getTextSize("Ag", _FONT, _FONT_SCALE, 1)
+    step = height + baseline + 2
+    bottom = canvas.shape[0] - 6
+    for index, line in enumerate(lines):
+        _text(canvas, line, (4, bottom - (len(lines) - 1 - index) * step), (40, 40, 40))
+
+
 def _text(canvas: np.ndarray, text: str, origin: tuple[int, int], background: tuple[int, int, int]) -> None:
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    font, scale = _FONT, _FONT_SCALE
     (width, height), baseline = cv2.getTextSize(text, font, scale, 1)
     x, y = origin
     cv2.rectangle(canvas, (x, y - height - baseline), (x + width + 2, y), background, cv2.FILLED)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .batcher import FreshestFrameBatcher
+from .captions import CaptionStage
 from .classify import ClassificationInput, CropClassifiers
-from .config import CameraConfig, Config, ConfigError, load_config
+from .config import CameraCaptionsConfig, CameraConfig, Config, ConfigError, load_config
 from .events import ObjectLifecycle
 from .http import Endpoints, HttpServer
 from .metrics import Metrics
@@ -41,6 +42,7 @@ class _CameraAnalysis:
     tracker: CameraTracker
     lifecycle: ObjectLifecycle
     class_mask: np.ndarray | None  # by class id: reported for this camera; None reports every class
+    captions: CameraCaptionsConfig | None = None  # which events get captions, by which captioner
     frames_analysed: int = 0
     events: int = 0
     last_analysed_at: float = 0.0
@@ -63,6 +65,7 @@ class Daemon:
         )
         self.publisher = RedisPublisher(config.redis, self.metrics, config.spool)
         self.snapshots: SnapshotWriter | None = None
+        self.captions: CaptionStage | None = None
         self.events_produced = 0
         self.http: HttpServer | None = None
         self._analysis: dict[str, _CameraAnalysis] = {}
@@ -98,6 +101,9 @@ class Daemon:
             self.snapshots = SnapshotWriter(self.config.snapshots, self.config.redis, self.detector.names,
                                             self.metrics)
             self.snapshots.start()
+        self.captions = CaptionStage(self.config.captions, self.detector.names, self.metrics,
+                                     self._publish_captions, self.snapshots)
+        self.captions.start(self.config.cameras)
         self.publisher.start()
         self.http.start()
         self._worker.start()
@@ -181,13 +187,16 @@ class Daemon:
         self._worker_stop.set()
         if self._worker.is_alive():
             self._worker.join(30)
+        if self.captions is not None:  # before snapshots and publisher: its last captions use both
+            self.captions.stop()
         if self.snapshots is not None:
             self.snapshots.stop()
         self.publisher.stop()
         if self.http is not None:
             self.http.stop()
         log.info("stopped: %d event(s) produced, %d published (%d replayed from the spool), %d left in the spool",
-                 self.events_produced, self.publisher.published, self.publisher.replayed,
+                 self.events_produced + (self.captions.published if self.captions else 0),
+                 self.publisher.published, self.publisher.replayed,
                  self.publisher.spool.pending if self.publisher.spool else 0)
 
     def _all_done(self) -> bool:
@@ -253,7 +262,8 @@ class Daemon:
             elif camera_id not in old_cameras:
                 log.info("reload: adding camera %s", camera_id)
                 self._add_camera(camera)
-        unchanged = [name for name in ("detector", "batch", "tracker", "redis", "spool", "snapshots", "http", "log")
+        sections = ("detector", "batch", "tracker", "redis", "spool", "snapshots", "captions", "http", "log")
+        unchanged = [name for name in sections
                      if getattr(new, name) != getattr(self.config, name)]
         if unchanged:
             log.warning("reload: changes to %s take effect after a restart", ", ".join(unchanged))
@@ -346,6 +356,7 @@ class Daemon:
                                 tracking.lost_timeout_s, tracking.update_interval_s,
                                 CameraRules(camera.zones, camera.lines)),
                 self._class_mask(camera.classes),
+                camera.captions,
             )
             self._analysis[frame.camera_id] = analysis
         return analysis
@@ -395,7 +406,7 @@ class Daemon:
         for frame, analysis, tracked in tracked_frames:
             self.preview.update(frame, tracked, analysis.lifecycle.rules)
             events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height,
-                                               frame.image if self.snapshots else None)
+                                               frame.image if self.snapshots or self.captions.needs_images else None)
             self._emit(frame.camera_id, analysis, events)
 
     def _emit(self, camera_id: str, analysis: _CameraAnalysis, events: list) -> None:
@@ -407,6 +418,13 @@ class Daemon:
         for event in events:
             self.metrics.events_produced.labels(camera_id, event.type).inc()
         # The frame reference goes to the snapshot queue only; queued events must not pin images.
-        events = [replace(e, snapshot=self.snapshots.request(e) if self.snapshots else None, best_frame=None)
-                  for e in events]
-        self.publisher.submit(events)
+        events = self.captions.attach(events, analysis.captions)
+        self.publisher.submit([replace(e, snapshot=self.snapshots.request(e) if self.snapshots else None,
+                                       best_frame=None) for e in events])
+        self.captions.request(events, analysis.captions)  # after the submit: captions follow their subjects
+
+    def _publish_captions(self, captions: list) -> None:
+        """Caption workers hand their events here."""
+        for caption in captions:
+            self.metrics.events_produced.labels(caption.camera, caption.type).inc()
+        self.publisher.submit(captions)

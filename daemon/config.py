@@ -63,6 +63,22 @@ class LineConfig(RuleFilter):
             raise ValueError("the two points must differ")
         return value
 
+CaptionTrigger = Literal["new", "update", "end", "zone_enter", "zone_exit", "loiter", "line_cross"]
+
+
+class CameraCaptionsConfig(StrictModel):
+    """Which captioner describes this camera's objects, and on which of their events."""
+
+    captioner: str = Field(
+        "template", min_length=1, description="Name of a captioner defined under the top-level `captions.captioners`."
+    )
+    events: list[CaptionTrigger] = Field(
+        ["end"], min_length=1,
+        description="Event types that get a caption: new, update, end, zone_enter, zone_exit, loiter, line_cross. "
+        "Each caption is published as its own `caption` event; an `end` also carries the object's latest caption "
+        "that was ready when the object ended.",
+    )
+
 
 class CameraConfig(StrictModel):
     id: str = Field(description="Unique camera id; used in metrics labels, events and Redis keys.")
@@ -94,6 +110,9 @@ class CameraConfig(StrictModel):
     )
     zones: list[ZoneConfig] = Field(default_factory=list, description="Polygon zones: enter, exit, loiter.")
     lines: list[LineConfig] = Field(default_factory=list, description="Counting lines with direction.")
+    captions: CameraCaptionsConfig | None = Field(
+        None, description="Describe this camera's objects in words (see docs/captions.md); off when unset."
+    )
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> CameraConfig:
@@ -310,6 +329,99 @@ class SnapshotConfig(_StateSubdirectory):
         32, description="Snapshots waiting for the encoder thread; beyond it they are dropped and counted."
     )
 
+
+DEFAULT_CAPTION_PROMPT = (
+    "You see a {label} on camera {camera}. What the tracker knows: {summary} "
+    "Describe the {label} in one short sentence (appearance, clothing or colour, what it is doing)."
+)
+
+
+class CaptionerConfig(StrictModel):
+    """One named captioner: a plugin with its own bounded queue and worker threads."""
+
+    plugin: str = Field(
+        "template", min_length=1,
+        description="Captioner plugin (entry point in argusd.captioners): template, openai or transformers.",
+    )
+    workers: Annotated[int, Field(ge=1, le=32)] = Field(
+        1, description="Threads calling the plugin; raise it for a remote model server that handles requests "
+        "in parallel.",
+    )
+    queue_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        32, description="Caption requests waiting for a worker; beyond it requests are dropped and counted, "
+        "detection is never slowed.",
+    )
+    batch_size: Annotated[int, Field(ge=1, le=64)] = Field(
+        1, description="Most queued requests one plugin call describes at once (transformers batches them).",
+    )
+    image: Literal["crop", "frame"] = Field(
+        "crop", description="What an image-based plugin sees: the object's box (with crop_margin) on its "
+        "best-confidence frame, or that whole frame.",
+    )
+    crop_margin: Annotated[float, Field(ge=0, le=2)] = Field(
+        0.15, description="image: crop, context added around the box on each side, as a fraction of its size."
+    )
+    model: str | None = Field(
+        None, description="openai: model name sent to the server; transformers: local model directory "
+        "(never downloaded).",
+    )
+    base_url: str | None = Field(
+        None, description="openai: API base URL up to /v1, e.g. http://127.0.0.1:11434/v1 (Ollama), "
+        "http://127.0.0.1:8000/v1 (vLLM).",
+    )
+    api_key_env: str | None = Field(
+        None, description="openai: name of the environment variable holding the API key (sent as a Bearer "
+        "token); no key is sent when unset.",
+    )
+    prompt: str = Field(
+        DEFAULT_CAPTION_PROMPT,
+        description="openai: prompt template; placeholders {label} {camera} {type} {attributes} {zones} "
+        "{duration_s} {rule} {direction} {summary} (summary: the template captioner's sentence).",
+    )
+    max_tokens: Annotated[int, Field(ge=1, le=4096)] = Field(
+        60, description="openai, transformers: most tokens generated per caption."
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        30.0, description="openai: longest wait for one HTTP request (connect and reply)."
+    )
+    retries: Annotated[int, Field(ge=0, le=10)] = Field(
+        2, description="openai: extra attempts after a connection error, timeout, 429 or 5xx (backoff 0.5 s "
+        "doubling; a Retry-After header is honoured up to 10 s).",
+    )
+    rate_limit_per_s: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="openai: most requests per second to the server, over all workers; unlimited "
+        "when unset.",
+    )
+    jpeg_quality: Annotated[int, Field(ge=10, le=100)] = Field(
+        85, description="openai: quality of the JPEG sent as a base64 data URL."
+    )
+    device: str = Field(
+        "auto", description="transformers: auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _valid_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+            raise ValueError("must be auto, cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _valid_base_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:11434/v1")
+        return value
+
+
+class CaptionsConfig(StrictModel):
+    captioners: dict[str, CaptionerConfig] = Field(
+        default_factory=lambda: {"template": CaptionerConfig()},
+        description="Captioners by name, chosen per camera with `cameras[].captions.captioner`; each has its "
+        "own queue and workers. Default: one named `template` (offline, deterministic).",
+    )
+
+
 class HttpConfig(StrictModel):
     listen: str = Field("127.0.0.1:9108", description="host:port for /metrics, /healthz, /readyz, /cameras.")
     preview_clients: Annotated[int, Field(ge=0, le=64)] = Field(
@@ -350,6 +462,7 @@ class Config(StrictModel):
     redis: RedisConfig = Field(RedisConfig(), description="Where events are published.")
     spool: SpoolConfig = Field(SpoolConfig(), description="The local disk spool that holds events while Redis is unreachable.")
     snapshots: SnapshotConfig = Field(SnapshotConfig(), description="Annotated JPEGs of new and end events.")
+    captions: CaptionsConfig = Field(CaptionsConfig(), description="Captioners that describe objects in words.")
     http: HttpConfig = Field(HttpConfig(), description="The metrics and health endpoints.")
     log: LogConfig = Field(LogConfig(), description="Logging.")
 
@@ -360,6 +473,15 @@ class Config(StrictModel):
             if camera.id in seen:
                 raise ValueError(f"duplicate camera id {camera.id!r}")
             seen.add(camera.id)
+        return self
+
+    @model_validator(mode="after")
+    def _known_captioners(self) -> Config:
+        defined = self.captions.captioners
+        for camera in self.cameras:
+            if camera.captions is not None and camera.captions.captioner not in defined:
+                raise ValueError(f"camera {camera.id!r}: captioner {camera.captions.captioner!r} is not defined "
+                                 f"under captions.captioners ({', '.join(sorted(defined)) or 'none defined'})")
         return self
 
 

@@ -56,7 +56,7 @@ def _default(field: object) -> str:
         default = factory()
     if isinstance(default, BaseModel):
         return "(section)"
-    return f"`{json.dumps(default)}`"
+    return f"`{json.dumps(default, default=lambda model: model.model_dump(exclude_defaults=True))}`"
 
 
 def _rows(model: type[BaseModel], prefix: str, sections: list[tuple[str, type[BaseModel]]]) -> list[str]:
@@ -65,7 +65,7 @@ def _rows(model: type[BaseModel], prefix: str, sections: list[tuple[str, type[Ba
         key = field.alias or name
         nested = _nested_model(field.annotation)
         if nested is not None:
-            suffix = "[]" if typing.get_origin(field.annotation) is list else ""
+            suffix = {list: "[]", dict: ".<name>"}.get(typing.get_origin(field.annotation), "")
             sections.append((f"{prefix}{key}{suffix}", nested))
         rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
     return rows

@@ -19,7 +19,7 @@ import numpy as np
 from .rules import CameraRules, RuleHit
 from .types import Detections
 
-SCHEMA_VERSION = "1.1"  # daemon/schema/event.schema.json; additive changes bump the minor
+SCHEMA_VERSION = "1.2"  # daemon/schema/event.schema.json; additive changes bump the minor
 RULE_EVENT_TYPES = ("zone_enter", "zone_exit", "loiter", "line_cross")
 MAX_PENDING_HITS = 64  # per unconfirmed track; a track that is never confirmed cannot hold more
 
@@ -57,6 +57,7 @@ class Event:
     direction: str | None = None  # line_cross: a_to_b | b_to_a
     direction_name: str | None = None  # line_cross: the configured name of that direction
     snapshot: dict | None = None  # where the annotated JPEG is: {"store": "file", "path"} or {"store": "redis", "key"}
+    caption: dict | None = None  # end only: the object's latest caption ready when it ended (daemon/captions.py)
     schema_version: str = SCHEMA_VERSION
     # The object's best-confidence frame, for the snapshot writer; never serialised, and the daemon
     # strips it before the event is queued for publishing.

@@ -131,7 +131,10 @@ def _pretty(event: StreamEvent) -> str:
     data = event.data
     parts = [data.get("ts", "?"), event.camera, f"{event.type:<4}"]
     if "label" in data:
-        parts.append(f"{data['label']} #{data.get('track_id', '?')} conf {data.get('best_confidence', 0):.2f}")
+        confidence = f" conf {data['best_confidence']:.2f}" if "best_confidence" in data else ""
+        parts.append(f"{data['label']} #{data.get('track_id', '?')}{confidence}")
+    if "text" in data:  # a caption event
+        parts.append(json.dumps(data["text"]))
     if "duration_s" in data and event.type == "end":
         parts.append(f"{data['duration_s']:.1f}s")
     if "snapshot" in data:

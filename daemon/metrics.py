@@ -20,6 +20,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 
 # a series from the first scrape instead of "no data" until the first drop.
 FRAME_DROP_REASONS = ("rate_limit", "superseded")
 EVENT_DROP_REASONS = ("queue_full", "shutdown")
+CAPTION_DROP_REASONS = ("queue_full", "shutdown")
+CAPTION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
 class Metrics:
@@ -110,8 +112,34 @@ class Metrics:
         self.preview_rejected = Counter(
             "argusd_preview_rejected", "Preview streams refused because the client limit was reached",
             registry=r)
+        self.caption_requests = Counter(
+            "argusd_caption_requests", "Caption requests made for events (queued or dropped)", ["captioner"],
+            registry=r)
+        self.captions_completed = Counter(
+            "argusd_captions_completed", "Captions made and handed to the publisher", ["captioner"], registry=r)
+        self.captions_dropped = Counter(
+            "argusd_captions_dropped",
+            "Caption requests abandoned, by reason: queue_full (the captioner is behind), shutdown (still "
+            "queued when the daemon stopped)", ["captioner", "reason"], registry=r)
+        self.captions_failed = Counter(
+            "argusd_captions_failed", "Caption requests the plugin failed (logged): server down, timeout, bad "
+            "reply, empty text", ["captioner"], registry=r)
+        self.caption_seconds = Histogram(
+            "argusd_caption_seconds", "From the caption request (on the inference thread) to its text, queue "
+            "wait included", ["captioner"], buckets=CAPTION_BUCKETS, registry=r)
+        self.caption_queue = Gauge(
+            "argusd_caption_queue_requests", "Caption requests waiting for a worker", ["captioner"], registry=r)
         for reason in EVENT_DROP_REASONS:
             self.events_dropped.labels(reason)
+
+    def add_captioner(self, name: str) -> None:
+        """Create a captioner's series at 0, so drops and failures have a series before the first one."""
+        for counter in (self.caption_requests, self.captions_completed, self.captions_failed):
+            counter.labels(name)
+        for reason in CAPTION_DROP_REASONS:
+            self.captions_dropped.labels(name, reason)
+        self.caption_seconds.labels(name)
+        self.caption_queue.labels(name).set(0)
 
     def add_camera(self, camera_id: str, fps_target: float) -> None:
         """Create the camera's series at 0 so dashboards and alerts see it before its first frame; until

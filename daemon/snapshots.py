@@ -35,7 +35,7 @@ class SnapshotWriter:
         self.names = names
         self.metrics = metrics
         self.directory = Path(config.path).resolve()
-        self._queue: queue.Queue[tuple[dict, Event] | None] = queue.Queue(config.queue_size)
+        self._queue: queue.Queue[tuple[dict, Event, str | None] | None] = queue.Queue(config.queue_size)
         self._client = redis_client(redis_config) if config.store == "redis" else None
         self._files: deque[tuple[float, int, Path]] = deque()  # (mtime, size, path), oldest first
         self._total_bytes = 0
@@ -62,12 +62,22 @@ class SnapshotWriter:
         frame or the queue is full (counted). Called on the inference thread: it never blocks."""
         if event.type not in SNAPSHOT_TYPES or event.best_frame is None:
             return None
+        return self._enqueue(event, event.event_id, event.caption["text"] if event.caption else None)
+
+    def request_captioned(self, event: Event, snapshot_id: str, caption: str) -> dict | None:
+        """Queue a snapshot of ``event``'s best frame with ``caption`` written under it, stored under
+        ``snapshot_id`` (the caption event's id). Called on caption workers; never blocks."""
+        if event.best_frame is None:
+            return None
+        return self._enqueue(event, snapshot_id, caption)
+
+    def _enqueue(self, event: Event, snapshot_id: str, caption: str | None) -> dict | None:
         if self.config.store == "file":
-            reference = {"store": "file", "path": str(self.directory / event.camera / f"{event.event_id}.jpg")}
+            reference = {"store": "file", "path": str(self.directory / event.camera / f"{snapshot_id}.jpg")}
         else:
-            reference = {"store": "redis", "key": f"{self.config.key_prefix}{event.event_id}"}
+            reference = {"store": "redis", "key": f"{self.config.key_prefix}{snapshot_id}"}
         try:
-            self._queue.put_nowait((reference, event))
+            self._queue.put_nowait((reference, event, caption))
         except queue.Full:
             self._drop("queue_full")
             return None
@@ -84,9 +94,9 @@ class SnapshotWriter:
                 continue
             if item is None:
                 return
-            reference, event = item
+            reference, event, caption = item
             try:
-                self._store(reference, self._render(event))
+                self._store(reference, self._render(event, caption))
             except (OSError, ValueError, redis.RedisError) as error:
                 log.warning("snapshots: %s for event %s not stored: %s", reference.get("path") or reference["key"],
                             event.event_id, redact_text(str(error)))
@@ -95,13 +105,14 @@ class SnapshotWriter:
             self.written += 1
             self.metrics.snapshots_written.labels(event.camera).inc()
 
-    def _render(self, event: Event) -> bytes:
+    def _render(self, event: Event, caption: str | None) -> bytes:
         best = event.best_frame
         # The event's object is drawn last, so overlapping boxes never hide its label.
         others = [row for row in range(len(best.detections)) if row != best.row]
         detections = best.detections[np.array([*others, best.row], dtype=np.int64)]
-        caption = f"{event.camera} {event.type} #{event.track_id} {event.label} {event.best_confidence:.2f} {event.ts}"
-        return encode_jpeg(annotate(best.image, detections, self.names, caption), self.config.jpeg_quality)
+        header = f"{event.camera} {event.type} #{event.track_id} {event.label} {event.best_confidence:.2f} {event.ts}"
+        text = f"{header}\n{caption}" if caption else header
+        return encode_jpeg(annotate(best.image, detections, self.names, text), self.config.jpeg_quality)
 
     def _store(self, reference: dict, jpeg: bytes) -> None:
         if reference["store"] == "redis":

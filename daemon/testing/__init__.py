@@ -1,1 +1,1 @@
-"""Test peers that stand in for real equipment (an RTSP camera) on loopback."""
+"""Test peers that stand in for real equipment (an RTSP camera, a model server) on loopback."""

@@ -1,0 +1,1 @@
+"""Captioner plugins (entry point group argusd.captioners): template, openai, transformers."""

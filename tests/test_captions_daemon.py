@@ -1,0 +1,71 @@
+"""Daemon-level: the real detector on real footage with the template captioner on new, rule and end events.
+Every caption event validates against the schema and follows, in the stream, the event it describes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import redis
+import yaml
+from conftest import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+
+SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
+CAPTIONED = ("new", "zone_enter", "line_cross", "end")
+
+
+def test_every_caption_event_is_valid_and_references_an_earlier_event(
+        tmp_path: Path, redis_url: str, stream_key: str) -> None:
+    config = {
+        "cameras": [{
+            "id": "bikes", "url": require_asset(BIKES).as_uri(), "fps": 5,
+            "zones": [{"name": "right", "polygon": [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]}],
+            "lines": [{"name": "middle", "points": [[0.5, 0.0], [0.5, 1.0]], "a_to_b": "east", "b_to_a": "west"}],
+            "captions": {"captioner": "words", "events": list(CAPTIONED)},
+        }],
+        "detector": {"model": str(require_asset(DETECTOR)), "imgsz": 320, "device": "cpu",
+                     "labels": {"Normal": "person", "Fall": "fallen person"}},
+        "tracker": {"lost_timeout_s": 1.0},
+        "redis": {"url": redis_url, "stream": stream_key},
+        "spool": {"directory": str(tmp_path / "spool")},
+        "snapshots": {"enabled": True, "directory": str(tmp_path / "snapshots")},
+        "captions": {"captioners": {"words": {"plugin": "template"}}},
+        "http": {"listen": f"127.0.0.1:{free_port()}"},
+    }
+    path = tmp_path / "argusd.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = tmp_path / "argusd.log"
+    with log.open("wb") as output:
+        finished = subprocess.run(argusd_command("run", "-c", str(path), "--exit-when-done", "--max-seconds", "150"),
+                                  cwd=REPO, stdout=output, stderr=subprocess.STDOUT, timeout=200)
+    assert finished.returncode == 0, log.read_text()[-3000:]
+
+    events = [json.loads(fields[b"data"]) for _, fields in redis.Redis.from_url(redis_url).xrange(stream_key)]
+    position = {event["event_id"]: index for index, event in enumerate(events)}
+    for event in events:
+        jsonschema.validate(event, SCHEMA)
+    captions = [e for e in events if e["type"] == "caption"]
+    subjects = [e for e in events if e["type"] in CAPTIONED]
+    assert {e["type"] for e in subjects} >= {"new", "end"}, [e["type"] for e in events]
+    assert len(captions) == len(subjects)  # the template keeps up: nothing dropped
+    for caption in captions:
+        subject = events[position[caption["subject_event_id"]]]
+        assert position[subject["event_id"]] < position[caption["event_id"]]
+        assert (caption["object_id"], caption["subject_type"]) == (subject["object_id"], subject["type"])
+        assert caption["text"].startswith(("A person", "A fallen person")) and caption["text"].endswith(".")
+        assert Path(caption["snapshot"]["path"]).is_file()
+    ends = [e for e in events if e["type"] == "end"]
+    carried = [e["caption"] for e in ends if "caption" in e]
+    assert carried, "no end carried an earlier caption"
+    for caption in carried:
+        assert caption["event_id"] in position and caption["subject_event_id"] in position
+    assert "stopped:" in log.read_text()
+
+    tail = subprocess.run(argusd_command("events", "tail", "--url", redis_url, "--stream", stream_key,
+                                         "--from-start", "--count", str(len(events))),
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    lines = [line for line in tail.stdout.splitlines() if "  caption  " in line]
+    assert len(lines) == len(captions), tail.stdout + tail.stderr
+    assert json.dumps(captions[0]["text"]) in lines[0] and " conf " not in lines[0]
