@@ -60,7 +60,7 @@ def scene_events(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dic
     config = {
         "cameras": cameras,
         "detector": {"model": str(require_asset(DETECTOR)), "imgsz": 640, "labels": {"Normal": "person"}},
-        "tracker": {"confirm_frames": 3, "lost_timeout_s": 1.5},
+        "tracker": {"confirm_frames": 3, "lost_timeout_s": 2.5},
         "classifiers": [{"name": "colour", "plugin": "colour", "classes": ["person"]}],
         "redis": {"stream": stream},
         "http": {"listen": f"127.0.0.1:{free_port()}"},

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from daemon.config import CaptionerConfig
+from daemon.devices import resolve_device
 from daemon.plugins import CaptionError, CaptionRequest, PluginError
 
 log = logging.getLogger(__name__)
@@ -21,16 +22,6 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-
-def _device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise PluginError(f"captioner plugin transformers: device {requested!r} but no CUDA device is available")
-    return requested
 
 
 class TransformersCaptioner:
@@ -53,7 +44,7 @@ class TransformersCaptioner:
         transformers.utils.logging.disable_progress_bar()
         self.torch = torch
         self.config = config
-        self.device = _device(config.device)
+        self.device = resolve_device(config.device, "captions.captioners.<name>.device")
         try:
             self.image_processor = AutoImageProcessor.from_pretrained(directory, local_files_only=True)
             self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)

@@ -8,7 +8,8 @@ import numpy as np
 
 from daemon.config import ClassifierConfig
 from daemon.plugins import PluginError
-from plugins.detectors.ultralytics_detector import check_model_source, resolve_device
+from daemon.devices import resolve_device
+from plugins.detectors.ultralytics_detector import check_model_source
 
 
 class UltralyticsClassifier:
@@ -22,7 +23,7 @@ class UltralyticsClassifier:
 
         self.name = config.name
         self.config = config
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(config.device, f"classifiers.{config.name}.device")
         try:
             self.model = YOLO(source, task="classify")
         except Exception as error:  # ultralytics raises many types for unreadable or foreign files

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from daemon.config import DetectorConfig
+from daemon.devices import resolve_device
 from daemon.plugins import PluginError
 from daemon.types import Detections
 
@@ -20,21 +21,6 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_VERBOSE", "false")
-
-
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise PluginError(f"detector.device is {requested!r} but no CUDA device is available")
-        index = int(requested.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise PluginError(f"detector.device {requested!r}: only {torch.cuda.device_count()} CUDA device(s)")
-        return f"cuda:{index}"
-    return requested
 
 
 def check_model_source(model: str) -> str:
@@ -59,7 +45,7 @@ class UltralyticsDetector:
         from ultralytics import YOLO
 
         self.config = config
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(config.device, "detector.device")
         self.half = config.half if config.half is not None else self.device.startswith("cuda")
         try:
             self.model = YOLO(source, task="detect")
