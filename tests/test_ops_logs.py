@@ -64,12 +64,12 @@ def test_json_lines_parse_and_redact_credentials(capsys: pytest.CaptureFixture[s
     try:
         setup_logging("info", json_lines=True)
         logging.getLogger("daemon.sources").warning("camera %s: failed: %s", "door",
-                                                    "rtsp://admin:hunter2@10.0.0.5/stream refused")
+                                                    "rtsp://admin:hunter2@192.0.2.5/stream refused")
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
     (line,) = capsys.readouterr().err.strip().splitlines()
     entry = json.loads(line)
     assert entry["level"] == "warning" and entry["logger"] == "daemon.sources"
-    assert entry["msg"] == "camera door: failed: rtsp://***@10.0.0.5/stream refused"
+    assert entry["msg"] == "camera door: failed: rtsp://***@192.0.2.5/stream refused"
     assert "hunter2" not in line
