@@ -387,6 +387,7 @@ class Daemon:
             events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height,
                                                frame.image if self.snapshots else None)
             self._emit(frame.camera_id, analysis, events)
+            self.metrics.capture_to_analysed_seconds.observe(time.time() - frame.captured_at)
 
     def _emit(self, camera_id: str, analysis: _CameraAnalysis, events: list) -> None:
         analysis.active_objects = analysis.lifecycle.active

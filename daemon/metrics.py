@@ -75,6 +75,11 @@ class Metrics:
         self.capture_to_publish_seconds = Histogram(
             "argusd_capture_to_publish_seconds", "From frame capture to Redis acknowledgement of its event",
             buckets=LATENCY_BUCKETS, registry=r)
+        self.capture_to_analysed_seconds = Histogram(
+            "argusd_capture_to_analysed_seconds",
+            "Per analysed frame: from capture (the frame leaving GStreamer) to the end of its detection, "
+            "tracking and event generation (its events, if any, are then queued for Redis)",
+            buckets=LATENCY_BUCKETS, registry=r)
         self.model_info = Info("argusd_model", "Detector model and device", registry=r)
         self.events_spooled = Counter(
             "argusd_events_spooled", "Events written to the local spool while Redis was unreachable or slow",
