@@ -329,7 +329,7 @@ def run_configuration(spec: str, cameras: RtspCameras, options: argparse.Namespa
         common.append("--half")
     result: dict = {"config": f"{fmt}@{imgsz}", "model": str(model.relative_to(REPO)), "imgsz": imgsz,
                     "load_before": load_average()}
-    limit_args = [*common, "--url", cameras.urls[0], "--batch", str(options.batch),
+    limit_args = [*common, "--url", cameras.urls[0], "--batches", f"1,{options.batch}",
                   "--seconds", str(options.limit_seconds)]
     log(f"{spec}: limit (bare model, idle machine)")
     result["limit"] = run_workload("limit", limit_args, timeout=300)
@@ -372,47 +372,59 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{1000 * value:.0f}"
 
 
+def _triple(q: dict) -> str:
+    return f"{_ms(q.get('p50'))} / {_ms(q.get('p95'))} / {_ms(q.get('p99'))}"
+
+
 def markdown(report: dict) -> str:
+    supply = report["cameras"] * report["stream_fps"]
     lines = [
-        f"Machine: {report['machine']}. {report['cameras']} cameras, {report['stream']}, "
-        f"{report['seconds']:g} s per run after {report['warmup']:g} s warm-up, batch {report['batch']}, "
-        f"device {report['device']}. Load average before/after each configuration in report.json.",
+        f"{report['cameras']} cameras of {report['stream']} (at most {supply} frames/s to analyse); "
+        f"{report['seconds']:g} s measured per run after {report['warmup']:g} s warm-up; batch {report['batch']}; "
+        f"device {report['device']}{' FP16' if report['half'] else ''}; {report['machine']}.",
         "",
-        "| model | limit f/s (idle / decoding) | argusd f/s | argusd / limit | peer f/s | argusd / peer "
-        "| argusd latency p50/p95/p99 ms | peer frame age p50/p95/p99 ms | argusd CPU % | peer CPU % "
-        "| argusd RSS MB | peer RSS MB | dropped (superseded) f/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | limit f/s: idle / decoding | argusd f/s | argusd / limit | ultralytics f/s | argusd / ultralytics "
+        "| argusd capture→analysed p50 / p95 / p99 ms | ultralytics frame age p50 / p95 / p99 ms "
+        "| CPU %: argusd / ultralytics | peak RSS MB: argusd / ultralytics | argusd superseded f/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
-        a, limit = r["argusd"], r["limit"]["fps"]
+        a, peer = r["argusd"], r.get("peer", {})
+        limit = min(r["limit"]["fps"], supply)
         under = r.get("limit_under_decode", {}).get("fps")
-        peer = r.get("peer")
-        lat = a["frame_latency_s"]
-        superseded = a["frames_dropped"].get("superseded", 0) / a["seconds"]
-        lines.append(
-            f"| {r['config']} | {limit:.1f} / {under:.1f} | {a['fps']:.1f} | {a['fps'] / limit:.2f}"
-            if under is not None else f"| {r['config']} | {limit:.1f} / – | {a['fps']:.1f} | {a['fps'] / limit:.2f}"
-        )
-        age = peer["frame_age_s"] if peer else {}
-        lines[-1] += (
-            f" | {peer['fps']:.1f} | {a['fps'] / peer['fps']:.2f}" if peer and peer["fps"] else " | – | –"
-        ) + (
-            f" | {_ms(lat['p50'])}/{_ms(lat['p95'])}/{_ms(lat['p99'])}"
-            f" | {_ms(age.get('p50'))}/{_ms(age.get('p95'))}/{_ms(age.get('p99'))}"
-            f" | {a['cpu_percent']:.0f} | {peer['cpu_percent']:.0f}" if peer else " | –"
-        ) + (
-            f" | {a['peak_rss_mb']:.0f} | {peer['peak_rss_mb']:.0f} | {superseded:.1f} |" if peer
-            else f" | {a['peak_rss_mb']:.0f} | – | {superseded:.1f} |"
-        )
-    events = [(r["config"], r["argusd"]["event_latency_redis_s"]) for r in report["results"]
-              if r["argusd"]["event_latency_redis_s"]["n"]]
-    if events:
-        lines += ["", "Capture-to-Redis latency of published events (exact, from the stream entry ids):", "",
-                  "| model | events | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|"]
-        lines += [f"| {name} | {e['n']} | {_ms(e['p50'])} | {_ms(e['p95'])} | {_ms(e['p99'])} |" for name, e in events]
+        peer_fps = peer.get("fps")
+        lines.append(" | ".join([
+            f"| {r['config']}",
+            f"{r['limit']['fps']:.1f} / {under:.1f}" if under is not None else f"{r['limit']['fps']:.1f} / –",
+            f"{a['fps']:.1f}",
+            f"{a['fps'] / limit:.2f}" + (f" ({a['fps'] / min(under, supply):.2f})" if under else ""),
+            f"{peer_fps:.1f}" if peer_fps else "–",
+            f"{a['fps'] / peer_fps:.2f}" if peer_fps else "–",
+            _triple(a["frame_latency_s"]),
+            _triple(peer.get("frame_age_s", {})),
+            f"{a['cpu_percent']:.0f} / {peer['cpu_percent']:.0f}" if peer else f"{a['cpu_percent']:.0f} / –",
+            f"{a['peak_rss_mb']:.0f} / {peer['peak_rss_mb']:.0f}" if peer else f"{a['peak_rss_mb']:.0f} / –",
+            f"{a['frames_dropped'].get('superseded', 0) / a['seconds']:.1f} |",
+        ]))
+    lines += ["", "argusd / limit: against the smaller of the idle limit and the frames the cameras send; in "
+              "brackets against the limit while the streams are decoded. Load average before each configuration: "
+              + ", ".join(f"{r['config']} {r['load_before'][0]:.1f}" for r in report["results"]) + "."]
+    runs = [(r["config"], r["argusd"]) for r in report["results"]]
+    if "events_run" in report:
+        runs.append((f"{report['events_run']['model']} (real detector)", report["events_run"]["argusd"]))
+    with_events = [(name, a) for name, a in runs if a["event_latency_redis_s"]["n"]]
+    if with_events:
+        lines += ["", "Capture-to-Redis latency of the events argusd published (exact, from each stream entry's id):",
+                  "", "| model | events | p50 ms | p95 ms | p99 ms | capture→analysed p99 ms | argusd f/s |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, a in with_events:
+            e = a["event_latency_redis_s"]
+            lines.append(f"| {name} | {e['n']} | {_ms(e['p50'])} | {_ms(e['p95'])} | {_ms(e['p99'])} "
+                         f"| {_ms(a['frame_latency_s']['p99'])} | {a['fps']:.1f} |")
     for cost in report.get("camera_cost", []):
-        lines.append(f"\nOne 720p30 camera through argusd's source at fps {cost['fps_setting']:g}: "
-                     f"{cost['cpu_percent_of_one_core']:.1f}% of one core ({cost['frames_per_s']:.1f} frames/s out).")
+        lines.append(f"\nOne {report['width']}x{report['height']} {report['stream_fps']} fps camera through argusd's "
+                     f"source at analysis fps {cost['fps_setting']:g}: {cost['cpu_percent_of_one_core']:.1f}% of one "
+                     f"core ({cost['frames_per_s']:.1f} frames/s handed over).")
     return "\n".join(lines) + "\n"
 
 
@@ -504,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     report = {"machine": machine(), "cameras": options.cameras, "batch": options.batch, "device": options.device,
               "half": options.half, "seconds": options.seconds, "warmup": options.warmup,
+              "stream_fps": options.stream_fps, "width": options.width, "height": options.height,
               "stream": f"H.264 {options.width}x{options.height} {options.stream_fps} fps {options.bitrate} kbit/s "
                         f"({FOOTAGE.name}, looped)",
               "command": " ".join([Path(PYTHON).name, "benchmarks/run.py", *(argv or sys.argv[1:])]),

@@ -1,7 +1,7 @@
 """The measured workloads of benchmarks/run.py, each run in its own process so that none shares an
 interpreter, threads or memory with another:
 
-    python benchmarks/workloads.py limit  --url URL --model M --imgsz S --batch B --seconds T --out F
+    python benchmarks/workloads.py limit  --url URL --model M --imgsz S --batches 1,4 --seconds T --out F
     python benchmarks/workloads.py peer   --streams FILE --model M --imgsz S --seconds T --warmup W --out F
     python benchmarks/workloads.py decode --url URL --fps F --seconds T --out F
 
@@ -87,9 +87,10 @@ def run_limit(args: argparse.Namespace) -> dict:
     options = predict_options(args)
     # Loaded and warmed up before any GStreamer pipeline runs, as in argusd.
     model.predict([np.zeros((args.imgsz, args.imgsz, 3), np.uint8)], **options)
-    frames = grab_frames(args.url, 32)
+    frames = grab_frames(args.url, max(32, max(int(b) for b in args.batches.split(","))))
     by_batch: dict[str, float] = {}
-    for batch in sorted({1, args.batch}):
+    cpu_by_batch: dict[str, float] = {}
+    for batch in sorted({int(b) for b in args.batches.split(",")}):
         for _ in range(3):  # warm-up: graph compilation, allocator, caches
             model.predict(frames[:batch], **options)
         analysed, index = 0, 0
@@ -101,10 +102,10 @@ def run_limit(args: argparse.Namespace) -> dict:
             index += batch
         elapsed = time.perf_counter() - started
         by_batch[str(batch)] = analysed / elapsed
-        cpu = (cpu_seconds() - started_cpu) / elapsed
+        cpu_by_batch[str(batch)] = 100 * (cpu_seconds() - started_cpu) / elapsed
     best = max(by_batch, key=by_batch.get)
     return {"fps_by_batch": by_batch, "fps": by_batch[best], "best_batch": int(best),
-            "frame_shape": list(frames[0].shape), "cpu_percent_last": 100 * cpu}
+            "cpu_percent_by_batch": cpu_by_batch, "frame_shape": list(frames[0].shape)}
 
 
 class _Stamps:
@@ -230,7 +231,7 @@ def main() -> None:
         p.add_argument("--conf", type=float, default=0.25)
     limit = sub.choices["limit"]
     limit.add_argument("--url", required=True)
-    limit.add_argument("--batch", type=int, default=1)
+    limit.add_argument("--batches", default="1", help="comma-separated batch sizes; each is timed")
     peer = sub.choices["peer"]
     peer.add_argument("--streams", required=True)
     peer.add_argument("--warmup", type=float, default=5.0)
