@@ -218,21 +218,23 @@ def histogram_quantiles(before: dict, after: dict, name: str) -> dict[str, float
 
 
 def redis_event_latency(url: str, stream: str, since: float, until: float) -> dict:
-    """Exact capture-to-Redis latency of each event: the stream entry id is Redis' own clock (ms) when it
-    appended the event; captured_at is when its frame left GStreamer."""
+    """Exact capture-to-Redis latency of each event decided on a frame: the stream entry id is Redis' own
+    clock (ms) when it appended the event; captured_at is when that frame left GStreamer. `end` events are
+    left out: one decided by the lost-track timer carries the time of that decision, not of a frame."""
     import redis
 
-    client = redis.Redis.from_url(url)
-    latencies = []
-    for entry_id, fields in client.xrange(stream):
-        data = json.loads(fields[b"data"])
-        appended = int(entry_id.split(b"-")[0]) / 1000
-        if since <= data["captured_at"] <= until:
-            latencies.append(appended - data["captured_at"])
-    client.delete(stream)
     from workloads import percentiles
 
-    return percentiles(latencies) | {"n": len(latencies)}
+    client = redis.Redis.from_url(url)
+    latencies, types = [], {}
+    for entry_id, fields in client.xrange(stream):
+        data = json.loads(fields[b"data"])
+        types[data["type"]] = types.get(data["type"], 0) + 1
+        appended = int(entry_id.split(b"-")[0]) / 1000
+        if data["type"] != "end" and since <= data["captured_at"] <= until:
+            latencies.append(appended - data["captured_at"])
+    client.delete(stream)
+    return percentiles(latencies) | {"n": len(latencies), "events_by_type": types}
 
 
 # -- argusd ------------------------------------------------------------------------------------------
@@ -244,7 +246,8 @@ def argusd_config(urls: list[str], model: Path, options: argparse.Namespace, img
     config = {
         "cameras": [{"id": f"cam{i + 1}", "url": url, "fps": options.camera_fps} for i, url in enumerate(urls)],
         "detector": {"model": str(model), "device": options.device, "imgsz": imgsz, "conf": options.conf,
-                     **({"half": True} if options.half else {})},
+                     **({"half": True} if options.half else {}),
+                     **({"threads": options.threads} if options.threads else {})},
         "batch": {"max_batch": options.batch},
         "redis": {"url": options.redis_url, "stream": stream},
         "spool": {"directory": str(spool)},
@@ -381,7 +384,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"{report['cameras']} cameras of {report['stream']} (at most {supply} frames/s to analyse); "
         f"{report['seconds']:g} s measured per run after {report['warmup']:g} s warm-up; batch {report['batch']}; "
-        f"device {report['device']}{' FP16' if report['half'] else ''}; {report['machine']}.",
+        f"device {report['device']}{' FP16' if report['half'] else ''}; argusd detector.threads "
+        f"{report['threads'] or 'default'}; {report['machine']}.",
         "",
         "| model | limit f/s: idle / decoding | argusd f/s | argusd / limit | ultralytics f/s | argusd / ultralytics "
         "| argusd capture→analysed p50 / p95 / p99 ms | ultralytics frame age p50 / p95 / p99 ms "
@@ -490,6 +494,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--half", action="store_true", help="FP16 (CUDA)")
     parser.add_argument("--conf", type=float, default=0.25)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="argusd's detector.threads (the limit and the peer keep their runtime's default)")
     parser.add_argument("--events-model", default=None,
                         help="also run argusd with this real detector (.pt, exported to OpenVINO at 320) so that "
                              "events flow and capture-to-Redis latency is measured on them")
@@ -515,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"machine": machine(), "cameras": options.cameras, "batch": options.batch, "device": options.device,
-              "half": options.half, "seconds": options.seconds, "warmup": options.warmup,
+              "half": options.half, "threads": options.threads, "seconds": options.seconds, "warmup": options.warmup,
               "stream_fps": options.stream_fps, "width": options.width, "height": options.height,
               "stream": f"H.264 {options.width}x{options.height} {options.stream_fps} fps {options.bitrate} kbit/s "
                         f"({FOOTAGE.name}, looped)",
@@ -548,9 +554,12 @@ def run_events(cameras: RtspCameras, options: argparse.Namespace, workdir: Path)
     from plugins.detectors.ultralytics_detector import export_model
 
     source = Path(options.events_model)
-    model = source.with_name(f"{source.stem}_openvino_model")
+    copy = MODELS / source.name  # exported beside a copy, so the assets directory stays as fetched
+    model = MODELS / f"{source.stem}_openvino_model"
     if not model.exists():
-        model = export_model(str(source), "openvino", 320)
+        MODELS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, copy)
+        model = export_model(str(copy), "openvino", 320)
     log(f"events: argusd with {source.name} (OpenVINO, 320) for {options.seconds:g} s")
     return {"model": source.name, "imgsz": 320, "argusd": run_argusd(cameras.urls, model, 320, options, workdir)}
 
