@@ -91,9 +91,12 @@ print(f"\nargusd on {cameras} x 1080p{fps}: {argusd['fps']:.1f} f/s ({100 * shar
       f"CPU {argusd['cpu_percent']:.0f}% of one core (decoding on the CPU)")
 if "peer" in result:
     print(f"ultralytics predict(stream=True): {result['peer']['fps']:.1f} f/s")
+import os
 per_stream_cpu = argusd["cpu_percent"] / cameras
-print(f"\nstreams per GPU at 1080p{fps} (inference bound, best batch {limit['best_batch']}): "
-      f"{limit['fps'] / fps:.0f}")
-print(f"CPU decode bound: about {per_stream_cpu:.0f}% of one core per stream in argusd; decoding on the GPU "
-      "(nvh264dec) removes it")
+by_gpu = limit["fps"] / fps
+by_cpu = os.cpu_count() * 100 / per_stream_cpu if per_stream_cpu else float("inf")
+print(f"\nstreams per GPU at 1080p{fps}, inference bound (best batch {limit['best_batch']}): {by_gpu:.0f}")
+print(f"CPU bound: argusd used {per_stream_cpu:.0f}% of one core per stream (CPU decoding and the pipeline), "
+      f"so {os.cpu_count()} cores carry about {by_cpu:.0f} streams; GPU decoding (nvh264dec) would lift this")
+print(f"streams per GPU at 1080p{fps} on this machine: {min(by_gpu, by_cpu):.0f}")
 EOF
