@@ -449,7 +449,9 @@ def chart(report: dict, path: Path) -> None:
               ("ultralytics stream", [r.get("peer", {}).get("fps", 0) for r in results])]
     for i, (label, values) in enumerate(series):
         fps_axis.bar([p + (i - 1.5) * width for p in x], values, width, label=label)
-    fps_axis.set_xticks(list(x), names)
+    fps_axis.axhline(report["cameras"] * report["stream_fps"], color="grey", linestyle="--", linewidth=1)
+    fps_axis.text(-0.45, report["cameras"] * report["stream_fps"], " frames sent", va="bottom", fontsize=8)
+    fps_axis.set_xticks(list(x), names, fontsize=8)
     fps_axis.set_ylabel("analysed frames/s (all cameras)")
     fps_axis.set_title(f"Throughput, {report['cameras']} x 720p30 cameras")
     fps_axis.legend(fontsize=8)
@@ -459,7 +461,7 @@ def chart(report: dict, path: Path) -> None:
                ("peer p99", [r.get("peer", {}).get("frame_age_s", {}).get("p99") or 0 for r in results])]
     for i, (label, values) in enumerate(latency):
         latency_axis.bar([p + (i - 1.5) * width for p in x], [1000 * v for v in values], width, label=label)
-    latency_axis.set_xticks(list(x), names)
+    latency_axis.set_xticks(list(x), names, fontsize=8)
     latency_axis.set_ylabel("ms from decoded frame to result")
     latency_axis.set_title("Latency (lower is better)")
     latency_axis.legend(fontsize=8)
