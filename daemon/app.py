@@ -294,10 +294,6 @@ class Daemon:
         if rate_dropped:
             self.metrics.frames_dropped.labels(camera_id, "rate_limit").inc(rate_dropped)
 
-    def _on_frame(self, frame: Frame) -> None:
-        self.metrics.frames_received.labels(frame.camera_id).inc()
-        self.batcher.put(frame)
-
     def _on_superseded(self, camera_id: str) -> None:
         self.metrics.frames_dropped.labels(camera_id, "superseded").inc()
 
@@ -408,6 +404,7 @@ class Daemon:
             events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height,
                                                frame.image if self.snapshots or self.captions.needs_images else None)
             self._emit(frame.camera_id, analysis, events)
+            self.metrics.capture_to_analysed_seconds.observe(time.time() - frame.captured_at)
 
     def _emit(self, camera_id: str, analysis: _CameraAnalysis, events: list) -> None:
         analysis.active_objects = analysis.lifecycle.active

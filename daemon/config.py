@@ -165,6 +165,11 @@ class DetectorConfig(StrictModel):
         default_factory=dict, description="Rename model classes in events, e.g. {Normal: person}."
     )
     half: bool | None = Field(None, description="FP16 inference; default: on for CUDA, off for CPU.")
+    threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
+        None, description="CPU threads the model may use (PyTorch, ONNX Runtime, OpenVINO); default: the "
+        "runtime's own (every core). Fewer than the cores leaves room for decoding the cameras: on 2 cores "
+        "with 4 cameras, 1 made ONNX Runtime 13% faster end to end (OpenVINO 8% slower; docs/performance.md).",
+    )
 
     @field_validator("device")
     @classmethod

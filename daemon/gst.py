@@ -4,10 +4,14 @@ import ctypes
 
 import gi
 
-# libgstreamer links libunwind, which also exports the C++ unwinder's _Unwind_* symbols. Put libgcc_s
-# (the real unwinder) into the global symbol scope first. Otherwise a C++ exception thrown later (OpenVINO
-# throws and catches some while probing devices) can bind to libunwind's copy and abort the process.
-ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
+# libgstreamer links libunwind, whose _Unwind_* symbols would otherwise enter the global symbol scope first
+# and take over C++ exception unwinding in libraries loaded later: OpenVINO then crashes (SIGSEGV) on an
+# exception it throws and catches itself while probing devices. Loading GCC's unwinder globally first keeps
+# exceptions on the unwinder they were built for.
+try:
+    ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
+except OSError:  # not a glibc/GCC system: nothing to protect
+    pass
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstVideo", "1.0")

@@ -22,6 +22,9 @@ FRAME_DROP_REASONS = ("rate_limit", "superseded")
 EVENT_DROP_REASONS = ("queue_full", "shutdown")
 CAPTION_DROP_REASONS = ("queue_full", "shutdown")
 CAPTION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# Per-frame latency is compared across runs and against other systems: finer steps where frames usually land.
+FRAME_LATENCY_BUCKETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25,
+                         0.3, 0.35, 0.4, 0.5, 0.6, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0)
 
 
 class Metrics:
@@ -79,6 +82,11 @@ class Metrics:
         self.capture_to_publish_seconds = Histogram(
             "argusd_capture_to_publish_seconds", "From frame capture to Redis acknowledgement of its event",
             buckets=LATENCY_BUCKETS, registry=r)
+        self.capture_to_analysed_seconds = Histogram(
+            "argusd_capture_to_analysed_seconds",
+            "Per analysed frame: from capture (the frame leaving GStreamer) to the end of its detection, "
+            "tracking and event generation (its events, if any, are then queued for Redis)",
+            buckets=FRAME_LATENCY_BUCKETS, registry=r)
         self.model_info = Info("argusd_model", "Detector model and device", registry=r)
         self.events_spooled = Counter(
             "argusd_events_spooled", "Events written to the local spool while Redis was unreachable or slow",

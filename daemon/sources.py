@@ -1,7 +1,8 @@
-"""Camera sources: one supervised GStreamer pipeline per camera, frames out as BGR numpy arrays.
+"""Camera sources: one supervised GStreamer pipeline per camera, frames out as I420 copies that become BGR
+numpy arrays when analysed.
 
-GStreamer's threads decode, drop to the analysis rate (videorate, in C), scale and convert; Python only
-sees frames that will be analysed. A pipeline is never reused after an error: a fresh one is built.
+GStreamer's threads decode, drop to the analysis rate (videorate, in C) and scale; Python only sees frames
+at the analysis rate, and only the ones inference takes are colour-converted. A pipeline is never reused after an error: a fresh one is built.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from fractions import Fraction
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import numpy as np
 
 from .config import CameraConfig
 from .gst import GLib, Gst, GstVideo
 from .redact import redact_text, redact_url, url_secrets
-from .types import Frame
+from .types import Frame, YuvImage
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +331,7 @@ class CameraSource:
         return (
             f"{decode}videorate name=rate drop-only=true skip-to-first=true "
             f"! video/x-raw,framerate={rate.numerator}/{rate.denominator} "
-            f"! videoscale ! videoconvert ! video/x-raw,format=BGR,pixel-aspect-ratio=1/1{size} "
+            f"! videoscale ! videoconvert ! video/x-raw,format=I420,pixel-aspect-ratio=1/1{size} "
             f"! appsink name=sink emit-signals=true max-buffers=1 drop=true sync={sync}"
         )
 
@@ -402,9 +402,9 @@ def _message_text(message: Gst.Message) -> str:
 
 
 def frame_from_sample(sample: Gst.Sample, camera_id: str, seq: int) -> Frame:
-    """Copy a BGR sample out of GStreamer once, honouring the row stride (rows are padded)."""
+    """Copy an I420 sample out of GStreamer once (half the bytes of BGR); its BGR image is made only if
+    the frame is analysed (``Frame.image``), so superseded frames cost no colour conversion."""
     info = GstVideo.VideoInfo.new_from_caps(sample.get_caps())
-    width, height, stride = info.width, info.height, info.stride[0]
     buffer = sample.get_buffer()
     ok, mapinfo = buffer.map(Gst.MapFlags.READ)
     if not ok:
@@ -413,10 +413,9 @@ def frame_from_sample(sample: Gst.Sample, camera_id: str, seq: int) -> Frame:
         data = mapinfo.data  # bytes: the single copy out of GStreamer memory
     finally:
         buffer.unmap(mapinfo)
-    rows = np.frombuffer(data, np.uint8, count=stride * height).reshape(height, stride)
-    image = rows[:, : width * 3].reshape(height, width, 3)
+    yuv = YuvImage(data, info.width, info.height, tuple(info.stride[:3]), tuple(info.offset[:3]))
     pts = buffer.pts if buffer.pts != Gst.CLOCK_TIME_NONE else -1
-    return Frame(camera_id=camera_id, seq=seq, pts_ns=pts, captured_at=time.time(), image=image)
+    return Frame(camera_id, seq, pts, time.time(), yuv=yuv)
 
 
 __all__ = ["CameraSource", "CameraState", "frame_from_sample", "redact_url"]

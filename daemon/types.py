@@ -7,23 +7,74 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded BGR frame from a camera, as GStreamer produced it."""
+    """One decoded frame from a camera. ``image`` is HxWx3 uint8 BGR.
 
-    camera_id: str
-    seq: int  # 0-based count of frames delivered by this camera's current source
-    pts_ns: int  # stream timestamp (GStreamer buffer PTS), -1 when the buffer has none
-    captured_at: float  # wall-clock seconds (time.time()) when the frame left GStreamer
-    image: np.ndarray  # HxWx3 uint8 BGR; may be a strided view of the GStreamer row padding
+    A camera source hands over the decoder's YUV planes (``yuv``) and the BGR image is made on first access
+    of ``image``, on the thread that analyses the frame: a frame superseded by a newer one before inference
+    took it is never colour-converted.
+    """
+
+    __slots__ = ("camera_id", "seq", "pts_ns", "captured_at", "_image", "_yuv")
+
+    def __init__(self, camera_id: str, seq: int, pts_ns: int, captured_at: float,
+                 image: np.ndarray | None = None, yuv: YuvImage | None = None) -> None:
+        if (image is None) == (yuv is None):
+            raise ValueError("a Frame needs exactly one of image and yuv")
+        self.camera_id = camera_id
+        self.seq = seq  # 0-based count of frames delivered by this camera's current source
+        self.pts_ns = pts_ns  # stream timestamp (GStreamer buffer PTS), -1 when the buffer has none
+        self.captured_at = captured_at  # wall-clock seconds (time.time()) when the frame left GStreamer
+        self._image = image
+        self._yuv = yuv
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            self._image = self._yuv.to_bgr()
+            self._yuv = None
+        return self._image
 
     @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        return self._image.shape[1] if self._image is not None else self._yuv.width
 
     @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        return self._image.shape[0] if self._image is not None else self._yuv.height
+
+
+@dataclass(frozen=True, slots=True)
+class YuvImage:
+    """An I420 picture as GStreamer lays it out: three planes at ``offsets`` with row ``strides``."""
+
+    data: bytes
+    width: int
+    height: int
+    strides: tuple[int, int, int]
+    offsets: tuple[int, int, int]
+
+    def to_bgr(self) -> np.ndarray:
+        """BGR via OpenCV (BT.601, limited range, as FFmpeg and OpenCV decode); it releases the GIL."""
+        import cv2
+
+        width, height = self.width, self.height
+        chroma_w, chroma_h = (width + 1) // 2, (height + 1) // 2
+        buffer = np.frombuffer(self.data, np.uint8)
+        if width % 2 == 0 and height % 2 == 0 and self.strides == (width, chroma_w, chroma_w) \
+                and self.offsets == (0, width * height, width * height + chroma_w * chroma_h):
+            return cv2.cvtColor(buffer[: width * height * 3 // 2].reshape(height * 3 // 2, width),
+                                cv2.COLOR_YUV2BGR_I420)
+        # Padded rows or an odd size: repack into a tight, even-sized I420 (the last row and column
+        # repeated), convert, then crop back.
+        def plane(index: int, rows: int, cols: int) -> np.ndarray:
+            start, stride = self.offsets[index], self.strides[index]
+            return buffer[start: start + stride * rows].reshape(rows, stride)[:, :cols]
+
+        luma = np.pad(plane(0, height, width), ((0, 2 * chroma_h - height), (0, 2 * chroma_w - width)), mode="edge")
+        packed = np.concatenate((luma.ravel(), plane(1, chroma_h, chroma_w).ravel(), plane(2, chroma_h, chroma_w).ravel()))
+        bgr = cv2.cvtColor(packed.reshape(3 * chroma_h, 2 * chroma_w), cv2.COLOR_YUV2BGR_I420)
+        return bgr[:height, :width]
 
 
 def _empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:

@@ -31,7 +31,9 @@ PATTERNS = ("smpte", "ball", "snow", "black", "white", "red", "green", "blue", "
 
 def _raw_caps(args: argparse.Namespace, with_format: bool = True) -> str:
     fmt = "format=I420," if with_format else ""
-    return f"video/x-raw,{fmt}width={args.width},height={args.height},framerate={args.fps}/1"
+    # Square pixels: a file scaled to another aspect ratio is stretched to fill the picture, as a camera
+    # does, rather than served as e.g. 1694x720 in square pixels.
+    return f"video/x-raw,{fmt}width={args.width},height={args.height},framerate={args.fps}/1,pixel-aspect-ratio=1/1"
 
 
 def _encoder(args: argparse.Namespace) -> str:
@@ -48,7 +50,7 @@ class LoopedFile:
     def __init__(self, path: Path, args: argparse.Namespace, channel: str) -> None:
         location = str(path).replace("\\", "\\\\").replace('"', '\\"')
         self.pipeline = Gst.parse_launch(
-            f'filesrc location="{location}" ! decodebin ! videoconvert ! videoscale ! videorate '
+            f'filesrc location="{location}" ! decodebin ! videoconvert ! videoscale add-borders=false ! videorate '
             f"! {_raw_caps(args)} ! intervideosink channel={channel} sync=true"
         )
         bus = self.pipeline.get_bus()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,7 +58,9 @@ class UltralyticsDetector:
         if unknown:
             raise PluginError(f"detector.labels: {', '.join(unknown)} not in the model's classes ({self._known()})")
         self.names = {index: config.labels.get(name, name) for index, name in self.model_names.items()}
-        self._warm_up()
+        self._warm_up()  # also builds ultralytics' predictor and its runtime session
+        if config.threads and not self.device.startswith("cuda"):
+            self._limit_cpu_threads(source, config.threads)
         log.info(
             "detector: %s on %s%s, imgsz %d, classes %s",
             Path(source).name, self.device, " fp16" if self.half else "", config.imgsz,
@@ -76,6 +79,31 @@ class UltralyticsDetector:
     def _known(self) -> str:
         names = list(self.model_names.values())
         return ", ".join(names[:20]) + (f", ... {len(names)} in all" if len(names) > 20 else "")
+
+    def _limit_cpu_threads(self, source: str, threads: int) -> None:
+        """Cap the runtime's intra-op threads. Every runtime defaults to one thread per core; when the
+        cameras' decoding threads need those cores too, the parallel operators wait for their slowest
+        (descheduled) thread. ultralytics does not expose the setting, so its session is rebuilt here."""
+        import torch
+
+        torch.set_num_threads(threads)  # .pt models, and ultralytics' pre/post-processing for every format
+        backend = getattr(self.model.predictor.model, "backend", None)
+        session = getattr(backend, "session", None)
+        if session is not None and session.get_providers() == ["CPUExecutionProvider"]:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            backend.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        compile_model = getattr(backend, "compile_model", None)
+        if isinstance(compile_model, partial):  # OpenVINO: recompile with a thread cap, and keep it for recompiles
+            core = compile_model.func.__self__
+            config = {**compile_model.keywords.get("config", {}), "INFERENCE_NUM_THREADS": threads}
+            backend.compile_model = partial(compile_model, config=config)
+            path = Path(source)
+            backend.ov_compiled_model = backend.compile_model(core.read_model(str(next(path.glob("*.xml"))
+                                                                                  if path.is_dir() else path)))
+        self._warm_up()
 
     def _warm_up(self) -> None:
         self.detect([np.zeros((self.config.imgsz, self.config.imgsz, 3), np.uint8)])
