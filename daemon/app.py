@@ -88,7 +88,10 @@ class Daemon:
         self.classifiers = CropClassifiers([(c, load_classifier(c)) for c in self.config.classifiers])
         endpoints = Endpoints(self.metrics, self.camera_status, self.readiness, self.preview,
                               self.config.http.preview_clients)
-        self.http = HttpServer(self.config.http.host, self.config.http.port, endpoints)
+        try:
+            self.http = HttpServer(self.config.http.host, self.config.http.port, endpoints)
+        except OSError as error:
+            raise OSError(error.errno, f"http.listen {self.config.http.listen}: {error.strerror or error}") from None
         self.preview.names = self.detector.names
         detector_config = self.config.detector
         self.metrics.model_info.info({

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -114,3 +115,16 @@ def test_sigterm_stops_cleanly_and_flushes(tmp_path: Path, redis_url: str, strea
     assert {e["object_id"] for e in events if e["type"] == "new"} == {
         e["object_id"] for e in events if e["type"] == "end"
     }, "objects still tracked at shutdown get their end event"
+
+
+def test_listen_address_in_use_is_one_clear_line(tmp_path: Path, redis_url: str, stream_key: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, redis_url, stream_key, port)
+        result = subprocess.run(argusd_command("run", "--config", str(config)), capture_output=True, text=True,
+                                timeout=120)
+    assert result.returncode == 78
+    assert f"http.listen 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
