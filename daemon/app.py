@@ -45,7 +45,6 @@ class _CameraAnalysis:
     captions: CameraCaptionsConfig | None = None  # which events get captions, by which captioner
     frames_analysed: int = 0
     events: int = 0
-    last_analysed_at: float = 0.0
     active_objects: int = 0  # copied from the lifecycle here, so status readers never iterate its dict
 
 
@@ -125,7 +124,6 @@ class Daemon:
         self._reload_requested.set()
         self._wake.set()
 
-
     def wait(self, exit_when_done: bool = False, max_seconds: float | None = None) -> None:
         """Block until a stop is requested, ``max_seconds`` pass, or (with ``exit_when_done``) every
         camera has finished and its frames are analysed. Requested reloads run here."""
@@ -157,18 +155,20 @@ class Daemon:
         if self.notifier.watchdog_ping():
             self.notifier.status(self.status_line())
 
+    def _source_list(self) -> list[CameraSource]:
+        with self._lock:
+            return list(self.sources.values())
+
     def status_line(self) -> str:
         """One line for `systemctl status` (STATUS=)."""
-        with self._lock:
-            sources = list(self.sources.values())
+        sources = self._source_list()
         streaming = sum(source.state == CameraState.STREAMING for source in sources)
         return f"{streaming}/{len(sources)} camera(s) streaming, {self.publisher.published} event(s) published"
 
     def readiness(self) -> tuple[bool, dict]:
         """Ready when the model is loaded, at least one camera streams, and events can be delivered or
         queued (the publish queue is not full, so nothing is being dropped)."""
-        with self._lock:
-            sources = list(self.sources.values())
+        sources = self._source_list()
         streaming = sum(source.state == CameraState.STREAMING for source in sources)
         pending, capacity = self.publisher.pending, self.config.redis.queue_size
         checks = {
@@ -183,8 +183,7 @@ class Daemon:
     def shutdown(self) -> None:
         log.info("stopping")
         self.preview.close()
-        with self._lock:
-            sources = list(self.sources.values())
+        sources = self._source_list()
         for source in sources:
             source.stop()
         self._worker_stop.set()
@@ -203,8 +202,7 @@ class Daemon:
                  self.publisher.spool.pending if self.publisher.spool else 0)
 
     def _all_done(self) -> bool:
-        with self._lock:
-            sources = list(self.sources.values())
+        sources = self._source_list()
         return all(s.done for s in sources) and self._camera_ended.empty() and not self.batcher.pending
 
     # -- cameras -------------------------------------------------------------------------------------
@@ -241,7 +239,8 @@ class Daemon:
             return
         try:
             new = load_config(self.config_path)
-        except ConfigError as error:
+            self._check_camera_classes(new.cameras)
+        except (ConfigError, PluginError) as error:
             self.metrics.reloads.labels("rejected").inc()
             log.error("reload rejected, keeping the running config: %s", "; ".join(
                 line.strip() for line in str(error).splitlines()))
@@ -301,8 +300,7 @@ class Daemon:
         self.metrics.frames_dropped.labels(camera_id, "superseded").inc()
 
     def camera_status(self) -> list[dict]:
-        with self._lock:
-            sources = list(self.sources.values())
+        sources = self._source_list()
         status = []
         for source in sources:
             analysis = self._analysis.get(source.camera_id)
@@ -360,9 +358,15 @@ class Daemon:
             self._analysis[frame.camera_id] = analysis
         return analysis
 
+    def _class_aliases(self) -> list[set[str]]:
+        """By class id: the lower-case names a camera's `classes` may use for it (label or model name)."""
+        names = self.detector.names
+        model_names = getattr(self.detector, "model_names", names)
+        return [{names[i].lower(), model_names.get(i, names[i]).lower()} if i in names else set()
+                for i in range(max(names) + 1)]
+
     def _check_camera_classes(self, cameras: list[CameraConfig]) -> None:
-        known = {n.lower() for n in self.detector.names.values()}
-        known |= {n.lower() for n in getattr(self.detector, "model_names", {}).values()}
+        known = set().union(*self._class_aliases())
         for index, camera in enumerate(cameras):
             unknown = [name for name in camera.classes or [] if name.lower() not in known]
             if unknown:
@@ -372,11 +376,8 @@ class Daemon:
     def _class_mask(self, wanted: list[str] | None) -> np.ndarray | None:
         if not wanted:
             return None
-        names = self.detector.names
-        model_names = getattr(self.detector, "model_names", names)
         keep = {name.lower() for name in wanted}
-        return np.array([names[i].lower() in keep or model_names.get(i, "").lower() in keep
-                         for i in range(max(names) + 1)], dtype=bool)
+        return np.array([bool(aliases & keep) for aliases in self._class_aliases()], dtype=bool)
 
     def _analyse(self, batch: list[Frame]) -> None:
         started = time.perf_counter()
@@ -391,7 +392,6 @@ class Daemon:
             if analysis is None:
                 continue
             analysis.frames_analysed += 1
-            analysis.last_analysed_at = frame.captured_at
             self.metrics.frames_analysed.labels(frame.camera_id).inc()
             self.metrics.camera_last_analysed.labels(frame.camera_id).set(frame.captured_at)
             if analysis.class_mask is not None:

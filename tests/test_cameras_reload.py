@@ -88,6 +88,11 @@ def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
         assert "cameras.0.fps: Input should be greater than 0" in caplog.text
         assert daemon.config.cameras[0].fps == STEADY_FPS
 
+        write_config(path, [{**steady, "classes": ["unicorn"]}], redis_url, stream_key, daemon.config.http.port)
+        daemon.reload()
+        assert "cameras.0.classes: unicorn not among the detector's classes" in caplog.text
+        assert daemon.config.cameras[0].classes is None
+
         write_config(path, [steady, late], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
         assert wait_until(lambda: states()["late"]["state"] == "failed", 5), states()["late"]
@@ -101,7 +106,7 @@ def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
         gap = largest_gap(recorder.frame_times("steady"), started, ended)
         assert gap < ALLOWED_GAP_S, f"steady camera had a {gap:.2f} s gap during reloads"
         assert states()["steady"]["reconnects"] == 0
-        assert 'argusd_config_reloads_total{result="rejected"} 1.0' in exposition_of(daemon)
+        assert 'argusd_config_reloads_total{result="rejected"} 2.0' in exposition_of(daemon)
         assert 'argusd_config_reloads_total{result="applied"} 4.0' in exposition_of(daemon)
     finally:
         daemon.shutdown()
