@@ -43,9 +43,15 @@ class _CameraAnalysis:
     lifecycle: ObjectLifecycle
     class_mask: np.ndarray | None  # by class id: reported for this camera; None reports every class
     captions: CameraCaptionsConfig | None = None  # which events get captions, by which captioner
+    offline: bool = False  # a file on its own timeline: time passes only as its frames are analysed
+    last_captured_at: float = 0.0
     frames_analysed: int = 0
     events: int = 0
     active_objects: int = 0  # copied from the lifecycle here, so status readers never iterate its dict
+
+    def now(self) -> float:
+        """The camera's present: wall-clock time, or for an offline file the time of its last analysed frame."""
+        return self.last_captured_at if self.offline else time.time()
 
 
 class Daemon:
@@ -183,6 +189,7 @@ class Daemon:
     def shutdown(self) -> None:
         log.info("stopping")
         self.preview.close()
+        self.batcher.close()
         sources = self._source_list()
         for source in sources:
             source.stop()
@@ -212,7 +219,7 @@ class Daemon:
         source = CameraSource(camera, self._on_frame, self._on_camera_state, self._on_rate_stats, self._on_reconnect)
         with self._lock:
             self.sources[camera.id] = source
-        self.batcher.register(camera.id)
+        self.batcher.register(camera.id, lossless=camera.offline)
         source.start()
 
     def _stop_camera(self, camera_id: str) -> None:
@@ -323,21 +330,21 @@ class Daemon:
                 if batch:
                     self._analyse(batch)
                 self._end_finished_cameras()
-                now = time.time()
                 for camera_id, analysis in list(self._analysis.items()):
-                    self._emit(camera_id, analysis, analysis.lifecycle.expire(now))
+                    if not analysis.offline:  # offline, only the file's next frames move its clock
+                        self._emit(camera_id, analysis, analysis.lifecycle.expire(analysis.now()))
             except Exception:  # a bug or a broken model must not silently end analysis for every camera
                 self.metrics.inference_errors.inc()
                 log.exception("inference: batch of %d frame(s) failed; continuing", len(batch))
         for camera_id, analysis in list(self._analysis.items()):
-            self._emit(camera_id, analysis, analysis.lifecycle.end_all(time.time()))
+            self._emit(camera_id, analysis, analysis.lifecycle.end_all(analysis.now()))
 
     def _end_finished_cameras(self) -> None:
         while not self._camera_ended.empty():
             camera_id, removed = self._camera_ended.get()
             analysis = self._analysis.pop(camera_id, None) if removed else self._analysis.get(camera_id)
             if analysis is not None:
-                self._emit(camera_id, analysis, analysis.lifecycle.end_all(time.time()))
+                self._emit(camera_id, analysis, analysis.lifecycle.end_all(analysis.now()))
 
     def _analysis_for(self, frame: Frame) -> _CameraAnalysis | None:
         analysis = self._analysis.get(frame.camera_id)
@@ -354,6 +361,7 @@ class Daemon:
                                 CameraRules(camera.zones, camera.lines)),
                 self._class_mask(camera.classes),
                 camera.captions,
+                offline=camera.offline,
             )
             self._analysis[frame.camera_id] = analysis
         return analysis
@@ -392,6 +400,7 @@ class Daemon:
             if analysis is None:
                 continue
             analysis.frames_analysed += 1
+            analysis.last_captured_at = frame.captured_at
             self.metrics.frames_analysed.labels(frame.camera_id).inc()
             self.metrics.camera_last_analysed.labels(frame.camera_id).set(frame.captured_at)
             if analysis.class_mask is not None:
@@ -407,7 +416,8 @@ class Daemon:
             events = analysis.lifecycle.update(tracked, frame.seq, frame.captured_at, frame.width, frame.height,
                                                frame.image if self.snapshots or self.captions.needs_images else None)
             self._emit(frame.camera_id, analysis, events)
-            self.metrics.capture_to_analysed_seconds.observe(time.time() - frame.captured_at)
+            if not analysis.offline:  # an offline file's timeline is not a capture time to measure from
+                self.metrics.capture_to_analysed_seconds.observe(time.time() - frame.captured_at)
 
     def _emit(self, camera_id: str, analysis: _CameraAnalysis, events: list) -> None:
         analysis.active_objects = analysis.lifecycle.active

@@ -11,7 +11,8 @@ from .types import Frame
 
 class FreshestFrameBatcher:
     """Holds at most one frame per camera (the newest); a frame replaced before inference took it is
-    reported through ``on_superseded``. ``next_batch`` returns once ``max_batch`` cameras have a frame,
+    reported through ``on_superseded``. A lossless camera (a file analysed offline) is never superseded:
+    its ``put`` waits until inference has taken the previous frame. ``next_batch`` returns once ``max_batch`` cameras have a frame,
     every registered camera has one, or the wait has passed since the first frame was ready.
 
     The wait adapts: it is at most ``max_wait_s`` and at most half the recent inference time per batch,
@@ -25,22 +26,41 @@ class FreshestFrameBatcher:
         self._on_superseded = on_superseded
         self._slots: dict[str, Frame] = {}
         self._cameras: list[str] = []  # round-robin order; rotated so no camera is always last
+        self._lossless: set[str] = set()
+        self._closed = False
         self._cond = threading.Condition()
 
-    def register(self, camera_id: str) -> None:
+    def register(self, camera_id: str, lossless: bool = False) -> None:
         with self._cond:
             if camera_id not in self._cameras:
                 self._cameras.append(camera_id)
+            if lossless:
+                self._lossless.add(camera_id)
+            else:
+                self._lossless.discard(camera_id)
 
     def unregister(self, camera_id: str) -> None:
         with self._cond:
             if camera_id in self._cameras:
                 self._cameras.remove(camera_id)
+            self._lossless.discard(camera_id)
             self._slots.pop(camera_id, None)
             self._cond.notify_all()
 
-    def put(self, frame: Frame) -> None:
+    def close(self) -> None:
+        """Stop making lossless cameras wait: the daemon is stopping and will analyse no more."""
         with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def put(self, frame: Frame) -> None:
+        """Called on a camera's streaming thread; for a lossless camera it blocks while its slot is full."""
+        camera_id = frame.camera_id
+        with self._cond:
+            self._cond.wait_for(lambda: camera_id not in self._slots or camera_id not in self._lossless
+                                or self._closed)
+            if camera_id not in self._cameras:  # a late frame of a camera a reload removed
+                return
             if frame.camera_id in self._slots:
                 self._on_superseded(frame.camera_id)
             self._slots[frame.camera_id] = frame
@@ -75,6 +95,7 @@ class FreshestFrameBatcher:
             order += [c for c in self._slots if c not in order]
             chosen = order[: self.max_batch]
             batch = [self._slots.pop(camera) for camera in chosen]
+            self._cond.notify_all()  # lossless cameras waiting for their slot
             for camera in chosen:  # served cameras go to the back of the queue
                 if camera in self._cameras:
                     self._cameras.remove(camera)

@@ -91,6 +91,12 @@ class CameraConfig(StrictModel):
     )
     height: Annotated[int, Field(ge=32, le=4320)] | None = Field(None, description="Processing height.")
     loop: bool = Field(False, description="file:// sources only: start again at the end instead of stopping.")
+    realtime: bool = Field(
+        True, description="file:// sources only. true: the file plays at its own speed, like a camera, and frames "
+        "the detector cannot keep up with are dropped. false: every frame at `fps` is analysed, as fast as the "
+        "detector allows, and event times follow the file's own timeline from the moment it started (for "
+        "recordings and repeatable tests; not with `loop`)."
+    )
     enabled: bool = Field(True, description="Set false to keep a camera in the file without running it.")
     watchdog_s: Annotated[float, Field(gt=0, le=600)] = Field(
         5.0, description="Seconds without a frame before a streaming camera counts as stalled and is reconnected "
@@ -148,7 +154,16 @@ class CameraConfig(StrictModel):
                              f"({1.0 / self.fps:g} s)")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be at least backoff_initial_s")
+        if not self.realtime and urlsplit(self.url).scheme.lower() != "file":
+            raise ValueError("realtime: false is for file:// sources only; a live camera cannot wait")
+        if not self.realtime and self.loop:
+            raise ValueError("realtime: false and loop: true do not go together (the timeline would restart)")
         return self
+
+    @property
+    def offline(self) -> bool:
+        """A file analysed frame by frame at the detector's pace, on the file's own timeline."""
+        return not self.realtime
 
 
 class DetectorConfig(StrictModel):

@@ -103,6 +103,8 @@ class CameraSource:
         self._on_reconnect = on_reconnect
         self._secrets = url_secrets(config.url)
         self.live = is_live(config.url)
+        self.offline = config.offline
+        self._timeline_origin: float | None = None  # offline: wall time of the file's PTS 0 in this run
         self.state = CameraState.STOPPED
         self.state_since = time.time()
         self.last_error: str | None = None
@@ -186,7 +188,12 @@ class CameraSource:
         delay = config.backoff_initial_s
         log.info("camera %s: starting %s", self.camera_id, redact_url(config.url))
         while not self._stop.is_set():
-            result = self._run_once()
+            try:
+                result = self._run_once()
+            except Exception:  # a bug in one run must not end this camera's supervision: retry as after an error
+                log.exception("camera %s: unexpected error; reconnecting", self.camera_id)
+                self._record_error("internal error (see the log)")
+                result = _RunResult(_Ending.ERROR, 0.0)
             self._teardown()
             if result.ending == _Ending.STOP:
                 return
@@ -228,6 +235,7 @@ class CameraSource:
             return _RunResult(_Ending.ERROR, 0.0)
         pipeline = self._pipeline
         started = time.monotonic()  # a frame after this is this run's; the age keeps growing across runs
+        self._timeline_origin = None
         first_frame = 0.0
         warning: str | None = None
         bus = pipeline.get_bus()
@@ -264,7 +272,8 @@ class CameraSource:
                 reason = f"; {warning}" if warning else ""
                 self._log_error(f"disconnected: the source ended its stream{reason}")
                 return _RunResult(_Ending.ERROR, streamed_s)
-            if first_frame and now - last_frame > self.config.watchdog_s:
+            # Offline, frames come at the detector's pace: a slow model is not a hung file.
+            if first_frame and not self.offline and now - last_frame > self.config.watchdog_s:
                 if self._record_error(f"stalled: no frame for {now - last_frame:.1f} s "
                                       f"(watchdog_s={self.config.watchdog_s:g})"):
                     log.warning("camera %s: %s; reconnecting", self.camera_id, self.last_error)
@@ -326,8 +335,9 @@ class CameraSource:
         if self.config.height:
             size += f",height={self.config.height}"
         decode = "decodebin ! " if factory == "v4l2src" else ""
-        sync = "true" if factory == "uridecodebin" and not self.live else "false"
-        # A file plays at its own pace (sync=true) so it behaves like a camera; live sources never wait.
+        sync = "true" if factory == "uridecodebin" and not self.live and not self.offline else "false"
+        # A realtime file plays at its own pace (sync=true) so it behaves like a camera; live sources never
+        # wait; an offline file runs as fast as the analysis takes its frames.
         return (
             f"{decode}videorate name=rate drop-only=true skip-to-first=true "
             f"! video/x-raw,framerate={rate.numerator}/{rate.denominator} "
@@ -356,6 +366,10 @@ class CameraSource:
         if sample is None:
             return Gst.FlowReturn.EOS
         frame = frame_from_sample(sample, self.camera_id, self.frames_delivered)
+        if self.offline and frame.pts_ns >= 0:
+            if self._timeline_origin is None:
+                self._timeline_origin = frame.captured_at - frame.pts_ns / 1e9
+            frame.captured_at = self._timeline_origin + frame.pts_ns / 1e9
         self.frames_delivered += 1
         self._last_frame_monotonic = time.monotonic()
         self._on_frame(frame)
@@ -365,9 +379,11 @@ class CameraSource:
         if self._videorate is None or self._on_rate_stats is None:
             return
         seen_in = self._videorate.get_property("in")
-        # drop-only mode does not update videorate's "drop" property; what went in and not out was dropped
-        dropped = seen_in - self._videorate.get_property("out")
+        # drop-only mode does not update videorate's "drop" property; what went in and not out was dropped.
+        # The two reads race the streaming thread (a frame can pass between them), so the difference may
+        # dip; only its running maximum is reported, which keeps the counter monotonic.
         last_in, last_dropped = self._rate_seen
+        dropped = max(last_dropped, seen_in - self._videorate.get_property("out"))
         self._rate_seen = (seen_in, dropped)
         if seen_in > last_in or dropped > last_dropped:
             self._on_rate_stats(self.camera_id, seen_in - last_in, dropped - last_dropped)

@@ -24,7 +24,9 @@ class Frame:
         self.camera_id = camera_id
         self.seq = seq  # 0-based count of frames delivered by this camera's current source
         self.pts_ns = pts_ns  # stream timestamp (GStreamer buffer PTS), -1 when the buffer has none
-        self.captured_at = captured_at  # wall-clock seconds (time.time()) when the frame left GStreamer
+        # wall-clock seconds (time.time()) when the frame left GStreamer; for a file analysed offline, the
+        # file's own timeline (its PTS) counted from the wall-clock time its first frame left GStreamer
+        self.captured_at = captured_at
         self._image = image
         self._yuv = yuv
 

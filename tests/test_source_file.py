@@ -85,3 +85,28 @@ def test_file_source_matches_opencv_decode() -> None:
     timestamps = [f.pts_ns for f in padded]
     assert all(b - a >= 160_000_000 for a, b in zip(timestamps, timestamps[1:])), "fps limit applied"
     assert all(f.captured_at > 0 for f in padded)
+
+
+def test_an_offline_file_hands_over_every_frame_at_the_consumers_pace_on_its_own_timeline(tmp_path) -> None:
+    """`realtime: false`: a consumer slower than the clip loses nothing, is not taken for a stall, and the
+    frames' times follow the clip (0.1 s apart at 10 fps) rather than the slow wall clock."""
+    import scenes  # a 2 s clip at 10 fps: 20 frames
+
+    clip = scenes.render([], 2.0, tmp_path / "empty-street.mp4")
+    received: list[Frame] = []
+
+    def slow_consumer(frame: Frame) -> None:
+        received.append(frame)
+        time.sleep(0.3)  # twice the watchdog: a realtime camera this slow would be reported stalled
+
+    config = CameraConfig(id="recording", url=f"file://{clip}", fps=10, realtime=False, watchdog_s=0.15)
+    source = CameraSource(config, slow_consumer)
+    source.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not source.done:
+        time.sleep(0.1)
+    assert source.state == CameraState.FINISHED and source.stalls == 0, (source.state, source.last_error)
+    source.stop()
+    assert [f.seq for f in received] == list(range(20))
+    steps = np.diff([f.captured_at for f in received])
+    np.testing.assert_allclose(steps, 0.1, atol=1e-3)
