@@ -12,8 +12,9 @@ from .types import Frame
 class FreshestFrameBatcher:
     """Holds at most one frame per camera (the newest); a frame replaced before inference took it is
     reported through ``on_superseded``. A lossless camera (a file analysed offline) is never superseded:
-    its ``put`` waits until inference has taken the previous frame. ``next_batch`` returns once ``max_batch`` cameras have a frame,
-    every registered camera has one, or the wait has passed since the first frame was ready.
+    its ``put`` waits until inference has taken the previous frame. ``next_batch`` returns once
+    ``max_batch`` cameras have a frame, every registered camera has one, or the wait has passed since the
+    first frame was ready.
 
     The wait adapts: it is at most ``max_wait_s`` and at most half the recent inference time per batch,
     because waiting longer than that adds more latency to the frames in hand than a fuller batch saves.
