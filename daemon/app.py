@@ -259,6 +259,7 @@ class Daemon:
         removed = old_cameras.keys() - new_cameras.keys()
         changed = {i for i, c in new_cameras.items() if i in old_cameras and (old_cameras[i] != c or i in failed)}
         for camera_id in sorted(removed | changed):  # stop them all first: their teardowns overlap
+            self.batcher.unregister(camera_id)  # releases an offline file's decoder waiting for its slot
             self._stop_camera(camera_id)
         for camera_id in sorted(removed):
             log.info("reload: removed camera %s", camera_id)
@@ -292,7 +293,7 @@ class Daemon:
         self.metrics.camera_up.labels(camera_id).set(1 if state == CameraState.STREAMING else 0)
         if state == CameraState.STALLED:
             self.metrics.camera_stalls.labels(camera_id).inc()
-        if state == CameraState.FINISHED:
+        if state in (CameraState.FINISHED, CameraState.FAILED):  # no frame will come: end its objects now
             self._camera_ended.put((camera_id, False))
 
     def _on_reconnect(self, camera_id: str) -> None:
@@ -340,11 +341,17 @@ class Daemon:
             self._emit(camera_id, analysis, analysis.lifecycle.end_all(analysis.now()))
 
     def _end_finished_cameras(self) -> None:
+        waiting = []
         while not self._camera_ended.empty():
             camera_id, removed = self._camera_ended.get()
+            if not removed and self.batcher.holds(camera_id):  # its last frame is analysed first
+                waiting.append((camera_id, removed))
+                continue
             analysis = self._analysis.pop(camera_id, None) if removed else self._analysis.get(camera_id)
             if analysis is not None:
                 self._emit(camera_id, analysis, analysis.lifecycle.end_all(analysis.now()))
+        for item in waiting:
+            self._camera_ended.put(item)
 
     def _analysis_for(self, frame: Frame) -> _CameraAnalysis | None:
         analysis = self._analysis.get(frame.camera_id)
@@ -402,7 +409,10 @@ class Daemon:
             analysis.frames_analysed += 1
             analysis.last_captured_at = frame.captured_at
             self.metrics.frames_analysed.labels(frame.camera_id).inc()
-            self.metrics.camera_last_analysed.labels(frame.camera_id).set(frame.captured_at)
+            # the alert and dashboard read `time() - this` as how long the camera went unanalysed, so an
+            # offline file (whose frames carry its own timeline) reports the wall clock
+            self.metrics.camera_last_analysed.labels(frame.camera_id).set(
+                time.time() if analysis.offline else frame.captured_at)
             if analysis.class_mask is not None:
                 found = found[analysis.class_mask[found.class_id]]
             tracked_frames.append((frame, analysis, analysis.tracker.update(found, frame.image)))

@@ -77,6 +77,11 @@ class FreshestFrameBatcher:
             return self.max_wait_s
         return min(self.max_wait_s, self._inference_s / 2)
 
+    def holds(self, camera_id: str) -> bool:
+        """Whether a frame of this camera waits for inference."""
+        with self._cond:
+            return camera_id in self._slots
+
     @property
     def pending(self) -> bool:
         return bool(self._slots)

@@ -383,6 +383,8 @@ class CameraSource:
         # The two reads race the streaming thread (a frame can pass between them), so the difference may
         # dip; only its running maximum is reported, which keeps the counter monotonic.
         last_in, last_dropped = self._rate_seen
+        if seen_in < last_in:  # videorate zeroes its counters on a flushing seek (a looping file)
+            last_in = last_dropped = 0
         dropped = max(last_dropped, seen_in - self._videorate.get_property("out"))
         self._rate_seen = (seen_in, dropped)
         if seen_in > last_in or dropped > last_dropped:
