@@ -332,8 +332,7 @@ class Daemon:
                     self._analyse(batch)
                 self._end_finished_cameras()
                 for camera_id, analysis in list(self._analysis.items()):
-                    if not analysis.offline:  # offline, only the file's next frames move its clock
-                        self._emit(camera_id, analysis, analysis.lifecycle.expire(analysis.now()))
+                    self._emit(camera_id, analysis, analysis.lifecycle.expire(analysis.now()))
             except Exception:  # a bug or a broken model must not silently end analysis for every camera
                 self.metrics.inference_errors.inc()
                 log.exception("inference: batch of %d frame(s) failed; continuing", len(batch))
