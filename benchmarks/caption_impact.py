@@ -30,8 +30,8 @@ import redis
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from daemon.app import Daemon  # noqa: E402
-from daemon.config import parse_config  # noqa: E402
+from daemon.service.daemon import Daemon  # noqa: E402
+from daemon.config.models import parse_config  # noqa: E402
 from daemon.testing.chat_server import ChatServer  # noqa: E402
 
 BIKES = REPO / ".cache" / "assets" / "bikes.mp4"

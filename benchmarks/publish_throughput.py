@@ -20,10 +20,10 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.config import RedisConfig, SpoolConfig  # noqa: E402
-from daemon.events import Event, iso_utc  # noqa: E402
-from daemon.metrics import Metrics  # noqa: E402
-from daemon.publisher import RedisPublisher  # noqa: E402
+from daemon.config.models import RedisConfig, SpoolConfig  # noqa: E402
+from daemon.analytics.lifecycle import Event, iso_utc  # noqa: E402
+from daemon.service.metrics import Metrics  # noqa: E402
+from daemon.outputs.publisher import RedisPublisher  # noqa: E402
 
 
 def make_events(count: int) -> list[Event]:

@@ -10,7 +10,7 @@ For every configuration (model format and input size), on the same machine and t
    file, runtime, imgsz, conf and batch size; best of batch 1 and the configured batch), once on an
    otherwise idle machine and once while the N streams are being served and decoded by a minimal
    GStreamer client (decoding is work no client can skip; the second limit is what is left for the model);
-3. argusd (`python -m daemon.cli run`) on the N streams, analysing as many frames as it can (camera fps 30),
+3. argusd (`python -m daemon.service.cli run`) on the N streams, analysing as many frames as it can (camera fps 30),
    events to the local Redis: analysed frames/s (total and per camera), capture-to-analysed latency per frame
    and capture-to-Redis-ack latency per event, CPU %, peak RSS, frames dropped by reason;
 4. the peer: ultralytics `model.predict(source=<streams file>, stream=True)` on the same streams for the same
@@ -263,7 +263,7 @@ def run_argusd(urls: list[str], model: Path, imgsz: int, options: argparse.Names
     config = workdir / f"argusd-{model.stem}-{imgsz}.yaml"
     config.write_text(argusd_config(urls, model, options, imgsz, http_port, stream, workdir / "spool"))
     log_file = (workdir / f"{config.stem}.log").open("w")
-    process = subprocess.Popen([PYTHON, "-m", "daemon.cli", "run", "--config", str(config)], cwd=REPO,
+    process = subprocess.Popen([PYTHON, "-m", "daemon.service.cli", "run", "--config", str(config)], cwd=REPO,
                                stdout=log_file, stderr=subprocess.STDOUT)
     cpu = CpuClock(process.pid)
     try:

@@ -51,8 +51,8 @@ def percentiles(values: list[float], points: tuple[int, ...] = (50, 95, 99)) -> 
 def grab_frames(url: str, count: int, timeout: float = 30.0) -> list:
     """``count`` consecutive decoded frames of a camera, through argusd's own source (same decode, same
     colour conversion, same size as the daemon analyses)."""
-    from daemon.config import CameraConfig
-    from daemon.sources import CameraSource
+    from daemon.config.models import CameraConfig
+    from daemon.sources.camera import CameraSource
 
     frames: list = []
     done = threading.Event()
@@ -197,8 +197,8 @@ def run_peer(args: argparse.Namespace) -> dict:
 def run_decode(args: argparse.Namespace) -> dict:
     """One camera through argusd's own CameraSource, frames discarded: what receiving, decoding, rate
     limiting, scaling and converting one stream costs, as a share of one core."""
-    from daemon.config import CameraConfig
-    from daemon.sources import CameraSource
+    from daemon.config.models import CameraConfig
+    from daemon.sources.camera import CameraSource
 
     received = [0]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from conftest import REPO, free_port
 
-from daemon.config import CameraConfig
-from daemon.sources import CameraSource, CameraState
-from daemon.types import Frame
+from daemon.config.models import CameraConfig
+from daemon.sources.camera import CameraSource, CameraState
+from daemon.core.types import Frame
 
 
 class RtspServer:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from daemon.events import BestFrame, Event, iso_utc
-from daemon.types import Detections
+from daemon.analytics.lifecycle import BestFrame, Event, iso_utc
+from daemon.core.types import Detections
 
 NAMES = {0: "person", 1: "car"}
 NOW = 1_800_000_000.0

@@ -92,7 +92,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 def argusd_command(*args: str) -> list[str]:
     """Run the CLI from this source tree with the test interpreter."""
-    return [sys.executable, "-m", "daemon.cli", *args]
+    return [sys.executable, "-m", "daemon.service.cli", *args]
 
 
 @pytest.fixture(autouse=True)

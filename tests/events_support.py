@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import redis
 
-from daemon.events import Event, iso_utc
+from daemon.analytics.lifecycle import Event, iso_utc
 
 
 def synthetic_events(count: int, camera: str = "cam1", kind: str = "new") -> list[Event]:

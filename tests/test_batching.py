@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import DETECTOR, free_port, require_asset
-from daemon.app import Daemon
-from daemon.batcher import FreshestFrameBatcher
-from daemon.config import BatchConfig, CameraConfig, Config, DetectorConfig, HttpConfig, RedisConfig
-from daemon.types import Frame
+from daemon.service.daemon import Daemon
+from daemon.inference.batcher import FreshestFrameBatcher
+from daemon.config.models import BatchConfig, CameraConfig, Config, DetectorConfig, HttpConfig, RedisConfig
+from daemon.core.types import Frame
 
 
 def run_daemon(fps: list[float], max_batch: int, seconds: float,

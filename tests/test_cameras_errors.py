@@ -13,8 +13,8 @@ import pytest
 from camera_harness import Recorder, RtspServer, camera, largest_gap, wait_until
 from conftest import free_port
 
-from daemon.config import CameraConfig
-from daemon.sources import CameraState
+from daemon.config.models import CameraConfig
+from daemon.sources.camera import CameraState
 
 
 @pytest.fixture(scope="module")

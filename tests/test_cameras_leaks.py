@@ -7,7 +7,7 @@ import time
 
 from camera_harness import Recorder, RtspServer, camera, wait_until
 
-from daemon.sources import CameraSource, CameraState
+from daemon.sources.camera import CameraSource, CameraState
 
 CYCLES = 100
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from camera_harness import Recorder, RtspServer, camera, wait_until
 
-from daemon.sources import CameraState
+from daemon.sources.camera import CameraState
 
 WATCHDOG_S = 2.0
 

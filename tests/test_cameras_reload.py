@@ -18,9 +18,9 @@ import yaml
 from camera_harness import Recorder, RtspServer, largest_gap, wait_until
 from conftest import BIKES, DETECTOR, argusd_command, free_port, require_asset
 
-from daemon.app import Daemon
-from daemon.config import load_config
-from daemon.types import Frame
+from daemon.service.daemon import Daemon
+from daemon.config.models import load_config
+from daemon.core.types import Frame
 
 STEADY_FPS = 4.0
 ALLOWED_GAP_S = 1 / STEADY_FPS + 1.0  # the steady camera's frame interval plus one second

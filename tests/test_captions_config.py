@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.config import ConfigError, parse_config
-from daemon.plugins import PluginError, load_captioner
+from daemon.config.models import ConfigError, parse_config
+from plugins.interfaces import PluginError, load_captioner
 
 
 def config(camera_captions: object, captions: object = None) -> dict:

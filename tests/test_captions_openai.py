@@ -13,8 +13,8 @@ import pytest
 from captions_support import event
 from conftest import free_port
 
-from daemon.config import CaptionerConfig
-from daemon.plugins import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner
+from daemon.config.models import CaptionerConfig
+from plugins.interfaces import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner
 from daemon.testing.chat_server import ChatServer
 
 KEY_ENV = "ARGUSD_TEST_VLM_KEY"

@@ -16,13 +16,13 @@ from captions_support import NAMES, NOW, best_frame, event
 from conftest import REPO, free_port
 from events_support import wait_for
 
-from daemon.captions import CaptionStage
-from daemon.config import (
+from daemon.outputs.captions import CaptionStage
+from daemon.config.models import (
     CameraCaptionsConfig, CameraConfig, CaptionerConfig, CaptionsConfig, RedisConfig, SnapshotConfig,
 )
-from daemon.events import Event
-from daemon.metrics import Metrics
-from daemon.snapshots import SnapshotWriter
+from daemon.analytics.lifecycle import Event
+from daemon.service.metrics import Metrics
+from daemon.outputs.snapshots import SnapshotWriter
 from daemon.testing.chat_server import ChatServer
 
 SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from captions_support import event
 
-from daemon.config import CaptionerConfig
-from daemon.plugins import CaptionRequest, Crossing, ObjectStory, load_captioner
+from daemon.config.models import CaptionerConfig
+from plugins.interfaces import CaptionRequest, Crossing, ObjectStory, load_captioner
 from plugins.captioners.template import duration
 
 STORY = ObjectStory(

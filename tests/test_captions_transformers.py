@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from captions_support import event
 
-from daemon.config import CaptionerConfig
-from daemon.plugins import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner
+from daemon.config.models import CaptionerConfig
+from plugins.interfaces import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner
 
 WORDS = ["<pad>", "<s>", "</s>", "<unk>", "a", "person", "on", "bike", "red", "car", "street", "walks"]
 

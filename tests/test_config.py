@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import argusd_command
-from daemon.config import load_config
+from daemon.config.models import load_config
 
 VALID = """
 cameras:

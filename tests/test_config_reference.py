@@ -1,8 +1,8 @@
 """docs/config.md documents every config key and is current."""
 
 from conftest import REPO
-from daemon.config import Config
-from daemon.config_reference import render
+from daemon.config.models import Config
+from daemon.config.reference import render
 
 
 def test_config_reference_is_current() -> None:

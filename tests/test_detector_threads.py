@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from daemon.config import DetectorConfig
+from daemon.config.models import DetectorConfig
 from plugins.detectors.ultralytics_detector import UltralyticsDetector, export_model
 
 

@@ -9,10 +9,10 @@ import redis
 from conftest import RedisServer
 from events_support import synthetic_events, wait_for
 
-from daemon.config import RedisConfig, SpoolConfig
-from daemon.consumer import EventConsumer
-from daemon.metrics import Metrics
-from daemon.publisher import RedisPublisher
+from daemon.config.models import RedisConfig, SpoolConfig
+from daemon.client.consumer import EventConsumer
+from daemon.service.metrics import Metrics
+from daemon.outputs.publisher import RedisPublisher
 
 STREAM = "argusd:test:events"
 

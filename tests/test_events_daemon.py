@@ -14,7 +14,7 @@ import redis
 from conftest import BIKES, DETECTOR, REPO, RedisServer, argusd_command, free_port, require_asset
 from events_support import shutdown_saving, stream_event_ids, wait_for
 
-from daemon.spool import decode_line
+from daemon.outputs.spool import decode_line
 
 STREAM = "argusd:test:events"
 SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())

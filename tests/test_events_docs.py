@@ -7,8 +7,8 @@ import json
 import pytest
 from conftest import REPO
 
-from daemon.config import RedisConfig, SnapshotConfig, SpoolConfig
-from daemon.metrics import Metrics
+from daemon.config.models import RedisConfig, SnapshotConfig, SpoolConfig
+from daemon.service.metrics import Metrics
 
 DOC = (REPO / "docs" / "events.md").read_text()
 SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())

@@ -7,9 +7,9 @@ import time
 from conftest import RedisServer
 from events_support import first_occurrences, shutdown_saving, stream_event_ids, synthetic_events, wait_for
 
-from daemon.config import RedisConfig, SpoolConfig
-from daemon.metrics import Metrics
-from daemon.publisher import RedisPublisher
+from daemon.config.models import RedisConfig, SpoolConfig
+from daemon.service.metrics import Metrics
+from daemon.outputs.publisher import RedisPublisher
 
 STREAM = "argusd:test:events"
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from daemon.events import SCHEMA_VERSION, ObjectLifecycle
-from daemon.types import Detections
+from daemon.analytics.lifecycle import SCHEMA_VERSION, ObjectLifecycle
+from daemon.core.types import Detections
 
 SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
 

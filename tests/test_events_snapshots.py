@@ -10,11 +10,11 @@ import redis
 from conftest import RedisServer
 from events_support import synthetic_events, wait_for
 
-from daemon.config import RedisConfig, SnapshotConfig
-from daemon.events import BestFrame
-from daemon.metrics import Metrics
-from daemon.snapshots import SnapshotWriter
-from daemon.types import Detections
+from daemon.config.models import RedisConfig, SnapshotConfig
+from daemon.analytics.lifecycle import BestFrame
+from daemon.service.metrics import Metrics
+from daemon.outputs.snapshots import SnapshotWriter
+from daemon.core.types import Detections
 
 NAMES = {0: "person"}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.spool import HEADER, Spool, decode_line, encode_line
+from daemon.outputs.spool import HEADER, Spool, decode_line, encode_line
 
 
 def payloads(count: int, start: int = 0) -> list[bytes]:

@@ -12,9 +12,9 @@ import redis
 from conftest import free_port
 from events_support import synthetic_events, wait_for
 
-from daemon.config import RedisConfig, SpoolConfig
-from daemon.metrics import Metrics
-from daemon.publisher import RedisPublisher
+from daemon.config.models import RedisConfig, SpoolConfig
+from daemon.service.metrics import Metrics
+from daemon.outputs.publisher import RedisPublisher
 
 STREAM = "argusd:test:events"
 

@@ -1,7 +1,7 @@
 """The shipped example configuration stays valid."""
 
 from conftest import REPO
-from daemon.config import load_config
+from daemon.config.models import load_config
 
 
 def test_example_config_is_valid() -> None:

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from conftest import ASSETS, argusd_command, free_port, require_asset
-from daemon.config import DetectorConfig
-from daemon.plugins import PluginError, load_detector
-from daemon.types import Detections
+from daemon.config.models import DetectorConfig
+from plugins.interfaces import PluginError, load_detector
+from daemon.core.types import Detections
 
 
 @pytest.fixture(scope="module")

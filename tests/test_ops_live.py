@@ -264,7 +264,7 @@ def test_latest_jpg_is_the_camera_frame(daemon: RunningDaemon, camera: str, size
 
 
 def test_latest_jpg_draws_zones_and_lines(daemon: RunningDaemon) -> None:
-    from daemon.annotate import LINE_COLOUR, ZONE_COLOUR
+    from daemon.outputs.annotate import LINE_COLOUR, ZONE_COLOUR
 
     _, _, body = _get(daemon.url("/cameras/pattern/latest.jpg"))
     image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).astype(float)

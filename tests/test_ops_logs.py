@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from daemon.logs import RepeatLimiter, setup_logging
+from daemon.service.logs import RepeatLimiter, setup_logging
 
 
 class Clock:

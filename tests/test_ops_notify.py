@@ -21,7 +21,7 @@ import redis
 import yaml
 
 from conftest import DETECTOR, REPO, argusd_command, free_port, require_asset
-from daemon.notify import SystemdNotifier
+from daemon.service.notify import SystemdNotifier
 
 
 class NotifySocket:
@@ -192,8 +192,8 @@ def test_blocked_main_loop_stops_watchdog_pings(notify_socket: NotifySocket, tmp
 
 
 def test_watchdog_is_withheld_while_the_inference_thread_is_stuck(notify_socket: NotifySocket) -> None:
-    from daemon.app import INFERENCE_STALL_S, Daemon
-    from daemon.config import parse_config
+    from daemon.service.daemon import INFERENCE_STALL_S, Daemon
+    from daemon.config.models import parse_config
 
     config = parse_config({"cameras": [{"id": "cam", "url": "test://"}], "detector": {"model": str(DETECTOR)}})
     daemon = Daemon(config, notifier=SystemdNotifier(notify_socket.address, watchdog_usec=2_000_000))

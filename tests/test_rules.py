@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from daemon.config import LineConfig, ZoneConfig
-from daemon.events import ObjectLifecycle
-from daemon.rules import CameraRules, points_in_polygon
-from daemon.types import Detections
+from daemon.config.models import LineConfig, ZoneConfig
+from daemon.analytics.lifecycle import ObjectLifecycle
+from daemon.analytics.rules import CameraRules, points_in_polygon
+from daemon.core.types import Detections
 
 W, H = 100, 100
 

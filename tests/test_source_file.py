@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 
 from conftest import BIKES, require_asset
-from daemon.config import CameraConfig
-from daemon.sources import CameraSource, CameraState
-from daemon.types import Frame
+from daemon.config.models import CameraConfig
+from daemon.sources.camera import CameraSource, CameraState
+from daemon.core.types import Frame
 
 FRAME_NS = 40_000_000  # bikes.mp4 is 25 fps
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from daemon.tracking import CameraTracker
-from daemon.types import Detections
+from daemon.inference.tracking import CameraTracker
+from daemon.core.types import Detections
 
 
 @pytest.mark.parametrize("kind", ["bytetrack", "botsort"])

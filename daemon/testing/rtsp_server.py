@@ -24,7 +24,7 @@ import gi
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GstRtspServer  # noqa: E402
 
-from ..gst import GLib, Gst  # noqa: E402
+from daemon.sources.gst import GLib, Gst  # noqa: E402
 
 PATTERNS = ("smpte", "ball", "snow", "black", "white", "red", "green", "blue", "checkers-8", "gamut")
 

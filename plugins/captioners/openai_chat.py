@@ -15,10 +15,10 @@ import urllib.request
 from collections.abc import Sequence
 from email.message import Message
 
-from daemon.annotate import encode_jpeg
-from daemon.config import CaptionerConfig
-from daemon.plugins import CaptionError, CaptionRequest, PluginError
-from daemon.redact import redact_url
+from daemon.outputs.annotate import encode_jpeg
+from daemon.config.models import CaptionerConfig
+from plugins.interfaces import CaptionError, CaptionRequest, PluginError
+from daemon.core.redact import redact_url
 from plugins.captioners.template import describe
 
 FIRST_RETRY_WAIT_S = 0.5  # doubles per retry

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.config import CaptionerConfig
-from daemon.devices import resolve_device
-from daemon.plugins import CaptionError, CaptionRequest, PluginError
+from daemon.config.models import CaptionerConfig
+from daemon.inference.devices import resolve_device
+from plugins.interfaces import CaptionError, CaptionRequest, PluginError
 
 log = logging.getLogger(__name__)
 

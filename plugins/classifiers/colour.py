@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from daemon.config import ClassifierConfig
+from daemon.config.models import ClassifierConfig
 
 # Hue bins on OpenCV's 0..179 scale, upper bounds exclusive; red wraps around.
 _HUES = (("red", 8), ("orange", 20), ("yellow", 33), ("green", 78), ("blue", 128), ("purple", 148),

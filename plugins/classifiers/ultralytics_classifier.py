@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from daemon.config import ClassifierConfig
-from daemon.plugins import PluginError
-from daemon.devices import resolve_device
+from daemon.config.models import ClassifierConfig
+from plugins.interfaces import PluginError
+from daemon.inference.devices import resolve_device
 from plugins.detectors.ultralytics_detector import check_model_source
 
 

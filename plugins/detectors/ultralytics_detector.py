@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from daemon.config import DetectorConfig
-from daemon.devices import resolve_device
-from daemon.plugins import PluginError
-from daemon.types import Detections
+from daemon.config.models import DetectorConfig
+from daemon.inference.devices import resolve_device
+from plugins.interfaces import PluginError
+from daemon.core.types import Detections
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 
-from .config import CameraConfig
-from .gst import GLib, Gst, GstVideo
-from .redact import redact_text, redact_url, url_secrets
-from .types import Frame, YuvImage
+from daemon.config.models import CameraConfig
+from daemon.sources.gst import GLib, Gst, GstVideo
+from daemon.core.redact import redact_text, redact_url, url_secrets
+from daemon.core.types import Frame, YuvImage
 
 log = logging.getLogger(__name__)
 

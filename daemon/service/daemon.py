@@ -10,23 +10,23 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .batcher import FreshestFrameBatcher
-from .captions import CaptionStage
-from .classify import ClassificationInput, CropClassifiers
-from .config import CameraCaptionsConfig, CameraConfig, Config, ConfigError, load_config
-from .events import ObjectLifecycle
-from .http import Endpoints, HttpServer
-from .metrics import Metrics
-from .notify import SystemdNotifier
-from .plugins import Detector, PluginError, load_classifier, load_detector
-from .publisher import RedisPublisher, stream_for
-from .preview import PreviewStore
-from .rules import CameraRules
-from .redact import redact_url
-from .snapshots import SnapshotWriter
-from .sources import CameraSource, CameraState
-from .tracking import CameraTracker
-from .types import Detections, Frame
+from daemon.inference.batcher import FreshestFrameBatcher
+from daemon.outputs.captions import CaptionStage
+from daemon.inference.classify import ClassificationInput, CropClassifiers
+from daemon.config.models import CameraCaptionsConfig, CameraConfig, Config, ConfigError, load_config
+from daemon.analytics.lifecycle import ObjectLifecycle
+from daemon.service.http import Endpoints, HttpServer
+from daemon.service.metrics import Metrics
+from daemon.service.notify import SystemdNotifier
+from plugins.interfaces import Detector, PluginError, load_classifier, load_detector
+from daemon.outputs.publisher import RedisPublisher, stream_for
+from daemon.outputs.preview import PreviewStore
+from daemon.analytics.rules import CameraRules
+from daemon.core.redact import redact_url
+from daemon.outputs.snapshots import SnapshotWriter
+from daemon.sources.camera import CameraSource, CameraState
+from daemon.inference.tracking import CameraTracker
+from daemon.core.types import Detections, Frame
 
 log = logging.getLogger(__name__)
 

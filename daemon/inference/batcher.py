@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .types import Frame
+from daemon.core.types import Frame
 
 
 class FreshestFrameBatcher:

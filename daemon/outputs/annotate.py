@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .config import LineConfig, ZoneConfig
-from .types import Detections
+from daemon.config.models import LineConfig, ZoneConfig
+from daemon.core.types import Detections
 
 _PALETTE = np.array(
     [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),

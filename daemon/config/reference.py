@@ -9,7 +9,7 @@ import typing
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .config import Config
+from daemon.config.models import Config
 
 HEADER = """# Configuration reference
 

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .redact import redact_text
+from daemon.core.redact import redact_text
 
 REPEAT_BURST = 5  # identical messages let through per window before the rest are counted instead
 REPEAT_WINDOW_S = 60.0

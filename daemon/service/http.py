@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .metrics import Metrics
-from .preview import PreviewStore
+from daemon.service.metrics import Metrics
+from daemon.outputs.preview import PreviewStore
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .rules import CameraRules, RuleHit
-from .types import Detections
+from daemon.analytics.rules import CameraRules, RuleHit
+from daemon.core.types import Detections
 
 SCHEMA_VERSION = "1.2"  # daemon/schema/event.schema.json; additive changes bump the minor
 RULE_EVENT_TYPES = ("zone_enter", "zone_exit", "loiter", "line_cross")

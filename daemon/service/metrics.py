@@ -10,7 +10,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from . import __version__
+from daemon import __version__
 
 # No `*_created` series: they double the series count and Prometheus does not use them.
 disable_created_metrics()

@@ -7,8 +7,9 @@ import logging
 import signal
 import sys
 
-from . import __version__, events_cli
-from .config import ConfigError, load_config
+from daemon import __version__
+from daemon.client import events_cli
+from daemon.config.models import ConfigError, load_config
 
 log = logging.getLogger("argusd")
 
@@ -52,7 +53,7 @@ def _check_config(path: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .logs import setup_logging
+    from daemon.service.logs import setup_logging
 
     try:
         config = load_config(args.config)
@@ -62,9 +63,9 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.json_lines)
 
-    from .app import Daemon
-    from .notify import SystemdNotifier
-    from .plugins import PluginError
+    from daemon.service.daemon import Daemon
+    from daemon.service.notify import SystemdNotifier
+    from plugins.interfaces import PluginError
 
     notifier = SystemdNotifier.from_environment()
     daemon = Daemon(config, args.config, notifier)
@@ -86,12 +87,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .logs import setup_logging
+    from daemon.service.logs import setup_logging
 
     setup_logging()
     from plugins.detectors.ultralytics_detector import export_model
 
-    from .plugins import PluginError
+    from plugins.interfaces import PluginError
 
     try:
         output = export_model(args.model, args.format, args.imgsz, args.half)
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         return _export(args)
     if args.command == "config-reference":
-        from .config_reference import render
+        from daemon.config.reference import render
 
         print(render(), end="")
         return 0

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ClassifierConfig
-from .events import ObjectLifecycle
-from .plugins import Classifier
-from .types import Detections
+from daemon.config.models import ClassifierConfig
+from daemon.analytics.lifecycle import ObjectLifecycle
+from plugins.interfaces import Classifier
+from daemon.core.types import Detections
 
 MIN_CROP_PIXELS = 8  # narrower or shorter crops carry no usable attribute
 

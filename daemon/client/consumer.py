@@ -1,6 +1,6 @@
 """A small, correct Redis Streams consumer for argusd events (consumer groups, claims, de-duplication).
 
-    from daemon.consumer import EventConsumer
+    from daemon.client.consumer import EventConsumer
     consumer = EventConsumer(redis.Redis(), ["argusd:events"], group="alerts", consumer="alerts-1")
     while True:
         events = consumer.poll()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from .annotate import annotate, encode_jpeg
-from .events import iso_utc
-from .rules import CameraRules
-from .types import Detections, Frame
+from daemon.outputs.annotate import annotate, encode_jpeg
+from daemon.analytics.lifecycle import iso_utc
+from daemon.analytics.rules import CameraRules
+from daemon.core.types import Detections, Frame
 
 
 @dataclass(slots=True)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import LineConfig, RuleFilter, ZoneConfig
-from .types import Detections
+from daemon.config.models import LineConfig, RuleFilter, ZoneConfig
+from daemon.core.types import Detections
 
 LINE_MARGIN = 0.01  # normalised distance an object must be from a line for its side to count
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .plugins import PluginError
+from plugins.interfaces import PluginError
 
 
 def resolve_device(requested: str, setting: str) -> str:

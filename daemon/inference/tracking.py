@@ -8,7 +8,7 @@ import numpy as np
 from ultralytics.trackers.bot_sort import BOTSORT
 from ultralytics.trackers.byte_tracker import BYTETracker
 
-from .types import Detections
+from daemon.core.types import Detections
 
 
 class _TrackerInput:

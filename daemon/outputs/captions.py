@@ -27,12 +27,12 @@ from datetime import datetime
 
 import numpy as np
 
-from .config import CameraCaptionsConfig, CameraConfig, CaptionerConfig, CaptionsConfig
-from .events import SCHEMA_VERSION, Event, iso_utc
-from .metrics import Metrics
-from .plugins import Captioner, CaptionError, CaptionRequest, Crossing, ObjectStory, load_captioner
-from .redact import redact_text
-from .snapshots import SnapshotWriter
+from daemon.config.models import CameraCaptionsConfig, CameraConfig, CaptionerConfig, CaptionsConfig
+from daemon.analytics.lifecycle import SCHEMA_VERSION, Event, iso_utc
+from daemon.service.metrics import Metrics
+from plugins.interfaces import Captioner, CaptionError, CaptionRequest, Crossing, ObjectStory, load_captioner
+from daemon.core.redact import redact_text
+from daemon.outputs.snapshots import SnapshotWriter
 
 log = logging.getLogger(__name__)
 

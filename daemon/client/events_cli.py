@@ -10,10 +10,10 @@ import time
 
 import redis
 
-from .config import ConfigError, RedisConfig, load_config
-from .consumer import EventConsumer, StreamEvent, parse_entry
-from .publisher import redis_client
-from .redact import redact_url
+from daemon.config.models import ConfigError, RedisConfig, load_config
+from daemon.client.consumer import EventConsumer, StreamEvent, parse_entry
+from daemon.outputs.publisher import redis_client
+from daemon.core.redact import redact_url
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
 

@@ -23,10 +23,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .config import RedisConfig, SpoolConfig
-from .metrics import Metrics
-from .redact import redact_text, redact_url
-from .spool import Spool
+from daemon.config.models import RedisConfig, SpoolConfig
+from daemon.service.metrics import Metrics
+from daemon.core.redact import redact_text, redact_url
+from daemon.outputs.spool import Spool
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from .annotate import annotate, encode_jpeg
-from .config import RedisConfig, SnapshotConfig
-from .events import Event
-from .metrics import Metrics
-from .publisher import redis_client
-from .redact import redact_text
+from daemon.outputs.annotate import annotate, encode_jpeg
+from daemon.config.models import RedisConfig, SnapshotConfig
+from daemon.analytics.lifecycle import Event
+from daemon.service.metrics import Metrics
+from daemon.outputs.publisher import redis_client
+from daemon.core.redact import redact_text
 
 log = logging.getLogger(__name__)
 

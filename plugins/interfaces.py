@@ -9,9 +9,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .config import CaptionerConfig, ClassifierConfig, DetectorConfig
-from .events import Event
-from .types import Detections
+from daemon.config.models import CaptionerConfig, ClassifierConfig, DetectorConfig
+from daemon.analytics.lifecycle import Event
+from daemon.core.types import Detections
 
 DETECTOR_GROUP = "argusd.detectors"
 CLASSIFIER_GROUP = "argusd.classifiers"
