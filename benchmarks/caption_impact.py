@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from daemon.service.daemon import Daemon  # noqa: E402
-from daemon.config.models import parse_config  # noqa: E402
+from daemon.config.loading import parse_config  # noqa: E402
 from daemon.testing.chat_server import ChatServer  # noqa: E402
 
 BIKES = REPO / ".cache" / "assets" / "bikes.mp4"

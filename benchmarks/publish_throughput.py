@@ -21,7 +21,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.config.models import RedisConfig, SpoolConfig  # noqa: E402
-from daemon.analytics.lifecycle import Event, iso_utc  # noqa: E402
+from daemon.core.events import Event, iso_utc  # noqa: E402
 from daemon.service.metrics import Metrics  # noqa: E402
 from daemon.outputs.publisher import RedisPublisher  # noqa: E402
 

@@ -1,21 +1,18 @@
-"""Plugin interfaces and their discovery through entry points."""
+"""The interfaces every plugin implements (runtime-checked Protocols), and the errors they raise.
+
+Implementations live beside this module (plugins/detectors, plugins/classifiers, plugins/captioners) or in any
+installed package, registered under the entry point groups in plugins/registry.py."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from daemon.config.models import CaptionerConfig, ClassifierConfig, DetectorConfig
-from daemon.analytics.lifecycle import Event
+from daemon.core.events import Event, ObjectStory
 from daemon.core.types import Detections
-
-DETECTOR_GROUP = "argusd.detectors"
-CLASSIFIER_GROUP = "argusd.classifiers"
-CAPTIONER_GROUP = "argusd.captioners"
 
 
 class PluginError(Exception):
@@ -26,7 +23,8 @@ class PluginError(Exception):
 class Detector(Protocol):
     """Finds objects in a batch of BGR frames. Called from the single inference thread only."""
 
-    names: dict[int, str]  # class id -> class name
+    names: dict[int, str]  # class id -> the label events carry (after `detector.labels` renames)
+    model_names: dict[int, str]  # class id -> the model's own class name
     device: str  # the device actually in use, e.g. "cpu" or "cuda:0"
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
@@ -51,23 +49,6 @@ class CaptionError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Crossing:
-    line: str
-    direction: str  # a_to_b | b_to_a
-    direction_name: str | None  # the operator's name for that direction, e.g. "in"
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectStory:
-    """What the object did up to the described event, gathered from its earlier events."""
-
-    crossings: tuple[Crossing, ...] = ()  # in order
-    zone_stays: tuple[tuple[str, float], ...] = ()  # (zone, seconds inside) per stay, in order; open ones so far
-    loitered: tuple[str, ...] = ()  # zones whose loiter rule fired
-    in_view: dict[str, int] = field(default_factory=dict)  # label -> objects on the best frame (itself included)
-
-
-@dataclass(frozen=True, slots=True)
 class CaptionRequest:
     event: Event  # the event to describe
     story: ObjectStory
@@ -88,30 +69,3 @@ class Captioner(Protocol):
     def close(self) -> None:
         """Release connections, models and memory; called once at shutdown."""
         ...
-
-
-def _load_entry_point(group: str, name: str) -> type:
-    found = {ep.name: ep for ep in entry_points(group=group)}
-    if name not in found:
-        available = ", ".join(sorted(found)) or "none installed"
-        raise PluginError(f"no plugin {name!r} in {group} (available: {available})")
-    return found[name].load()
-
-
-def _load_plugin(group: str, config: DetectorConfig | ClassifierConfig | CaptionerConfig, interface: type) -> object:
-    plugin = _load_entry_point(group, config.plugin)(config)
-    if not isinstance(plugin, interface):
-        raise PluginError(f"plugin {config.plugin!r} does not implement the {interface.__name__} interface")
-    return plugin
-
-
-def load_detector(config: DetectorConfig) -> Detector:
-    return _load_plugin(DETECTOR_GROUP, config, Detector)  # type: ignore[return-value]
-
-
-def load_classifier(config: ClassifierConfig) -> Classifier:
-    return _load_plugin(CLASSIFIER_GROUP, config, Classifier)  # type: ignore[return-value]
-
-
-def load_captioner(config: CaptionerConfig) -> Captioner:
-    return _load_plugin(CAPTIONER_GROUP, config, Captioner)  # type: ignore[return-value]

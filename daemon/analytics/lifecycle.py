@@ -9,78 +9,16 @@ false positives never count.
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from daemon.analytics.rules import CameraRules, RuleHit
+from daemon.core.events import BestFrame, Event, EventType
 from daemon.core.types import Detections
 
-SCHEMA_VERSION = "1.2"  # daemon/schema/event.schema.json; additive changes bump the minor
-RULE_EVENT_TYPES = ("zone_enter", "zone_exit", "loiter", "line_cross")
 MAX_PENDING_HITS = 64  # per unconfirmed track; a track that is never confirmed cannot hold more
-
-
-def iso_utc(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One step of a tracked object's life. ``event_id`` is unique per event and stable under retries;
-    ``object_id`` is shared by every event of the same object."""
-
-    event_id: str
-    object_id: str
-    type: str  # new | update | end | zone_enter | zone_exit | loiter | line_cross
-    camera: str
-    ts: str
-    label: str
-    class_id: int
-    confidence: float
-    bbox: list[float]  # normalised x1, y1, x2, y2 in 0..1
-    track_id: int
-    frame_seq: int
-    captured_at: float  # wall-clock capture time of the frame on which the event was decided
-    started_at: str
-    duration_s: float = 0.0
-    best_confidence: float = 0.0
-    zones: list[str] = field(default_factory=list)  # zones the object is in now
-    attributes: dict[str, str] = field(default_factory=dict)
-    zones_visited: list[str] | None = None  # end only
-    rule: str | None = None  # rule events: the zone or line name
-    direction: str | None = None  # line_cross: a_to_b | b_to_a
-    direction_name: str | None = None  # line_cross: the configured name of that direction
-    snapshot: dict | None = None  # where the annotated JPEG is: {"store": "file", "path"} or {"store": "redis", "key"}
-    caption: dict | None = None  # end only: the object's latest caption ready when it ended (daemon/captions.py)
-    schema_version: str = SCHEMA_VERSION
-    # The object's best-confidence frame, for the snapshot writer; never serialised, and the daemon
-    # strips it before the event is queued for publishing.
-    best_frame: BestFrame | None = field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict:
-        """The published form: optional fields that do not apply to this event type are left out."""
-        return {f.name: value for f in fields(self) if f.name != "best_frame"
-                and (value := getattr(self, f.name)) is not None}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
-
-
-@dataclass(frozen=True, slots=True)
-class BestFrame:
-    """The frame on which an object had its highest confidence, with that frame's tracked detections
-    (for annotation). Holding it keeps one image alive per active object, shared between objects."""
-
-    image: np.ndarray
-    detections: Detections
-    row: int  # the object's row in ``detections``
-    captured_at: float
 
 
 @dataclass(slots=True)
@@ -99,8 +37,6 @@ class _TrackedObject:
     confirmed: bool = False
     class_votes: dict[int, int] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
-    zones: list[str] = field(default_factory=list)
-    zones_visited: list[str] = field(default_factory=list)
     pending_hits: list[RuleHit] = field(default_factory=list)
     changed: bool = False  # something an `update` reports changed since the last event
     last_update_at: float = 0.0
@@ -125,16 +61,12 @@ class ObjectLifecycle:
         self.confirm_frames = confirm_frames
         self.lost_timeout_s = lost_timeout_s
         self.update_interval_s = update_interval_s
-        self.rules = rules
+        self.rules = rules if rules is not None else CameraRules([], [])
         self._objects: dict[int, _TrackedObject] = {}
 
     @property
     def active(self) -> int:
         return sum(1 for obj in self._objects.values() if obj.confirmed)
-
-    def is_confirmed(self, track_id: int) -> bool:
-        obj = self._objects.get(track_id)
-        return obj is not None and obj.confirmed
 
     def update(self, tracked: Detections, frame_seq: int, captured_at: float, width: int, height: int,
                image: np.ndarray | None = None) -> list[Event]:
@@ -150,20 +82,16 @@ class ObjectLifecycle:
                 hits_by_track.setdefault(hit.track_id, []).append(hit)
         for row, track_id in enumerate(tracked.track_id.tolist()):
             obj = self._observe(track_id, row, tracked, boxes[row], frame_seq, captured_at, image)
-            if self.rules:
-                zones = self.rules.zones_of(track_id)
-                if zones != obj.zones:
-                    obj.zones = zones
-                    obj.zones_visited.extend(z for z in zones if z not in obj.zones_visited)
-                    obj.changed = True
             hits = hits_by_track.get(track_id, [])
+            if any(hit.kind in (EventType.ZONE_ENTER, EventType.ZONE_EXIT) for hit in hits):
+                obj.changed = True  # the zones it is in changed
             if not obj.confirmed:
                 obj.pending_hits.extend(hits[: MAX_PENDING_HITS - len(obj.pending_hits)])
                 if obj.hits >= self.confirm_frames:
                     obj.confirmed = True
                     obj.changed = False
                     obj.last_update_at = captured_at
-                    events.append(self._event(obj, "new", captured_at, captured_at))
+                    events.append(self._event(obj, EventType.NEW, captured_at, captured_at))
                     events.extend(self._rule_event(obj, hit, captured_at) for hit in obj.pending_hits)
                     obj.pending_hits.clear()
                 continue
@@ -221,7 +149,7 @@ class ObjectLifecycle:
         if obj.changed and now - obj.last_update_at >= self.update_interval_s:
             obj.changed = False
             obj.last_update_at = now
-            return [self._event(obj, "update", now, now)]
+            return [self._event(obj, EventType.UPDATE, now, now)]
         return []
 
     def expire(self, now: float) -> list[Event]:
@@ -237,23 +165,23 @@ class ObjectLifecycle:
         events = []
         for track_id in track_ids:
             obj = self._objects.pop(track_id)
-            if self.rules:
-                self.rules.forget(track_id)
             if obj.confirmed:
-                events.append(self._event(obj, "end", obj.last_seen, now, zones_visited=list(obj.zones_visited)))
+                events.append(self._event(obj, EventType.END, obj.last_seen, now,
+                                          zones_visited=self.rules.visited(track_id)))
+            self.rules.forget(track_id)
         return events
 
     def _rule_event(self, obj: _TrackedObject, hit: RuleHit, decided_at: float) -> Event:
         return self._event(obj, hit.kind, hit.at, decided_at, rule=hit.rule, direction=hit.direction,
                            direction_name=hit.direction_name)
 
-    def _event(self, obj: _TrackedObject, kind: str, at: float, decided_at: float, **extra: object) -> Event:
+    def _event(self, obj: _TrackedObject, kind: EventType, at: float, decided_at: float, **extra: object) -> Event:
         event = Event(
             event_id=f"{obj.object_id}-{obj.steps}",
             object_id=obj.object_id,
             type=kind,
             camera=self.camera,
-            ts=iso_utc(at),
+            at=at,
             label=self.names.get(obj.class_id, str(obj.class_id)),
             class_id=obj.class_id,
             confidence=round(obj.last_confidence, 4),
@@ -261,12 +189,13 @@ class ObjectLifecycle:
             track_id=obj.track_id,
             frame_seq=obj.last_seq,
             captured_at=decided_at,
-            started_at=iso_utc(obj.first_seen),
+            started_at=obj.first_seen,
             duration_s=round(obj.last_seen - obj.first_seen, 3),
             best_confidence=round(obj.best_confidence, 4),
-            zones=list(obj.zones),
+            zones=self.rules.zones_of(obj.track_id),
             attributes=dict(obj.attributes),
             best_frame=obj.best_frame,
+            story=self.rules.story(obj.track_id, at),
             **extra,
         )
         obj.steps += 1

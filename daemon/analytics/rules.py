@@ -1,7 +1,9 @@
 """Zone and line rules per camera, evaluated on all tracks at once (vectorised over the boxes).
 
 Coordinates are normalised to 0..1 so rules survive resolution changes. An object's position is the
-bottom-centre of its box (where it stands), unless the rule says otherwise.
+bottom-centre of its box (where it stands), unless the rule says otherwise. The rules are the one keeper of
+an object's zone stays, line sides and crossings: the lifecycle asks them for the zones an object is in and
+has visited, captioners get its story from them.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from daemon.config.models import LineConfig, RuleFilter, ZoneConfig
+from daemon.core.events import Crossing, EventType, ObjectStory
 from daemon.core.types import Detections
 
 LINE_MARGIN = 0.01  # normalised distance an object must be from a line for its side to count
+MAX_STORY_ITEMS = 64  # past zone stays and crossings remembered per object (for its story)
 
 
 @dataclass(frozen=True, slots=True)
 class RuleHit:
     track_id: int
-    kind: str  # zone_enter | zone_exit | loiter | line_cross
+    kind: EventType  # zone_enter | zone_exit | loiter | line_cross
     rule: str
     at: float
     direction: str | None = None  # line_cross: a_to_b | b_to_a
@@ -59,10 +63,30 @@ def _eligible(rule: RuleFilter, tracked: Detections, labels: list[str], width: i
     return keep
 
 
+@dataclass(frozen=True, slots=True)
+class _ZoneGeometry:
+    config: ZoneConfig
+    polygon: np.ndarray  # (K, 2) float64, converted once per config
+
+
+@dataclass(frozen=True, slots=True)
+class _LineGeometry:
+    config: LineConfig
+    a: np.ndarray
+    b: np.ndarray
+    length: float
+
+    @classmethod
+    def of(cls, config: LineConfig) -> _LineGeometry:
+        a, b = np.asarray(config.points[0], np.float64), np.asarray(config.points[1], np.float64)
+        return cls(config, a, b, float(np.hypot(*(b - a))))
+
+
 @dataclass(slots=True)
 class _ZoneStay:
-    inside: bool
-    since: float
+    zone: str
+    entered: float
+    left: float | None = None
     loitered: bool = False
 
 
@@ -73,11 +97,24 @@ class _LineSide:
 
 
 @dataclass(slots=True)
+class _TrackRules:
+    """What the rules know of one track."""
+
+    open_stays: dict[str, _ZoneStay] = field(default_factory=dict)  # zones it is inside now, by name
+    past_stays: list[_ZoneStay] = field(default_factory=list)  # every stay in order (bounded), open ones too
+    visited: list[str] = field(default_factory=list)  # zones in the order first entered
+    sides: dict[str, _LineSide] = field(default_factory=dict)
+    crossings: list[Crossing] = field(default_factory=list)
+    loitered: list[str] = field(default_factory=list)
+
+
 class CameraRules:
-    zones: list[ZoneConfig]
-    lines: list[LineConfig]
-    _stays: dict[tuple[str, int], _ZoneStay] = field(default_factory=dict)
-    _sides: dict[tuple[str, int], _LineSide] = field(default_factory=dict)
+    def __init__(self, zones: list[ZoneConfig], lines: list[LineConfig]) -> None:
+        self.zones = zones
+        self.lines = lines
+        self._zones = [_ZoneGeometry(zone, np.asarray(zone.polygon, dtype=np.float64)) for zone in zones]
+        self._lines = [_LineGeometry.of(line) for line in lines]
+        self._tracks: dict[int, _TrackRules] = {}
 
     def __bool__(self) -> bool:
         return bool(self.zones or self.lines)
@@ -85,66 +122,97 @@ class CameraRules:
     def update(self, tracked: Detections, labels: list[str], width: int, height: int, now: float) -> list[RuleHit]:
         hits: list[RuleHit] = []
         track_ids = tracked.track_id.tolist()
-        for zone in self.zones:
-            eligible = _eligible(zone, tracked, labels, width, height)
-            points = anchors(tracked.xyxy, width, height, zone.anchor)
-            inside = points_in_polygon(points, np.asarray(zone.polygon, dtype=np.float64))
+        for zone in self._zones:
+            eligible = _eligible(zone.config, tracked, labels, width, height)
+            points = anchors(tracked.xyxy, width, height, zone.config.anchor)
+            inside = points_in_polygon(points, zone.polygon)
             for row, track_id in enumerate(track_ids):
                 if eligible[row]:
-                    hits.extend(self._zone_step(zone, track_id, bool(inside[row]), now))
-        for line in self.lines:
-            eligible = _eligible(line, tracked, labels, width, height)
-            points = anchors(tracked.xyxy, width, height, line.anchor)
+                    hits.extend(self._zone_step(zone.config, self._track(track_id), track_id, bool(inside[row]), now))
+        for line in self._lines:
+            eligible = _eligible(line.config, tracked, labels, width, height)
+            points = anchors(tracked.xyxy, width, height, line.config.anchor)
             for row, track_id in enumerate(track_ids):
                 if eligible[row]:
-                    hit = self._line_step(line, track_id, points[row], now)
+                    hit = self._line_step(line, self._track(track_id), track_id, points[row], now)
                     if hit is not None:
                         hits.append(hit)
         return hits
 
     def zones_of(self, track_id: int) -> list[str]:
-        return [zone.name for zone in self.zones if (s := self._stays.get((zone.name, track_id))) and s.inside]
+        """The zones the track is inside now, in config order."""
+        state = self._tracks.get(track_id)
+        return [zone.name for zone in self.zones if state and zone.name in state.open_stays]
+
+    def visited(self, track_id: int) -> list[str]:
+        state = self._tracks.get(track_id)
+        return list(state.visited) if state else []
+
+    def story(self, track_id: int, now: float) -> ObjectStory:
+        """The track's crossings, zone stays (open ones counted up to ``now``) and loitering so far."""
+        state = self._tracks.get(track_id)
+        if state is None:
+            return ObjectStory()
+        return ObjectStory(
+            crossings=tuple(state.crossings),
+            zone_stays=tuple((s.zone, round(max(0.0, (now if s.left is None else s.left) - s.entered), 3))
+                             for s in state.past_stays),
+            loitered=tuple(state.loitered),
+        )
 
     def forget(self, track_id: int) -> None:
-        for key in [k for k in self._stays if k[1] == track_id]:
-            del self._stays[key]
-        for key in [k for k in self._sides if k[1] == track_id]:
-            del self._sides[key]
+        self._tracks.pop(track_id, None)
 
-    def _zone_step(self, zone: ZoneConfig, track_id: int, inside: bool, now: float) -> list[RuleHit]:
-        key = (zone.name, track_id)
-        stay = self._stays.get(key)
-        if stay is None or stay.inside != inside:
-            was_inside = stay is not None and stay.inside
-            self._stays[key] = stay = _ZoneStay(inside, now)
-            if inside:
-                return [RuleHit(track_id, "zone_enter", zone.name, now)]
-            if was_inside:
-                return [RuleHit(track_id, "zone_exit", zone.name, now)]
+    def _track(self, track_id: int) -> _TrackRules:
+        state = self._tracks.get(track_id)
+        if state is None:
+            state = self._tracks[track_id] = _TrackRules()
+        return state
+
+    @staticmethod
+    def _zone_step(zone: ZoneConfig, state: _TrackRules, track_id: int, inside: bool, now: float) -> list[RuleHit]:
+        stay = state.open_stays.get(zone.name)
+        if inside and stay is None:
+            stay = state.open_stays[zone.name] = _ZoneStay(zone.name, now)
+            if len(state.past_stays) < MAX_STORY_ITEMS:
+                state.past_stays.append(stay)
+            if zone.name not in state.visited:
+                state.visited.append(zone.name)
+            return [RuleHit(track_id, EventType.ZONE_ENTER, zone.name, now)]
+        if not inside:
+            if stay is not None:
+                del state.open_stays[zone.name]
+                stay.left = now
+                return [RuleHit(track_id, EventType.ZONE_EXIT, zone.name, now)]
             return []
-        if inside and zone.loiter_s is not None and not stay.loitered and now - stay.since >= zone.loiter_s:
+        if zone.loiter_s is not None and not stay.loitered and now - stay.entered >= zone.loiter_s:
             stay.loitered = True
-            return [RuleHit(track_id, "loiter", zone.name, now)]
+            if zone.name not in state.loitered:
+                state.loitered.append(zone.name)
+            return [RuleHit(track_id, EventType.LOITER, zone.name, now)]
         return []
 
-    def _line_step(self, line: LineConfig, track_id: int, point: np.ndarray, now: float) -> RuleHit | None:
-        a, b = np.asarray(line.points[0], np.float64), np.asarray(line.points[1], np.float64)
+    @staticmethod
+    def _line_step(line: _LineGeometry, state: _TrackRules, track_id: int, point: np.ndarray,
+                   now: float) -> RuleHit | None:
+        a, b = line.a, line.b
         direction = b - a
-        length = float(np.hypot(*direction))
-        distance = float(direction[0] * (point[1] - a[1]) - direction[1] * (point[0] - a[0])) / length
+        distance = float(direction[0] * (point[1] - a[1]) - direction[1] * (point[0] - a[0])) / line.length
         if abs(distance) < LINE_MARGIN:
             return None  # too close to call: wait until the object is clearly on one side
         side = 1 if distance > 0 else -1
-        key = (line.name, track_id)
-        previous = self._sides.get(key)
-        self._sides[key] = _LineSide(side, point)
+        name = line.config.name
+        previous = state.sides.get(name)
+        state.sides[name] = _LineSide(side, point)
         if previous is None or previous.side == side:
             return None
         if not _path_meets_segment(previous.point, point, a, b):
             return None  # went round the end of the line, not across it
-        if side == -1:
-            return RuleHit(track_id, "line_cross", line.name, now, "a_to_b", line.a_to_b)
-        return RuleHit(track_id, "line_cross", line.name, now, "b_to_a", line.b_to_a)
+        crossing = Crossing(name, "a_to_b", line.config.a_to_b) if side == -1 else \
+            Crossing(name, "b_to_a", line.config.b_to_a)
+        if len(state.crossings) < MAX_STORY_ITEMS:
+            state.crossings.append(crossing)
+        return RuleHit(track_id, EventType.LINE_CROSS, name, now, crossing.direction, crossing.direction_name)
 
 
 def _path_meets_segment(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:

@@ -10,7 +10,8 @@ import time
 
 import redis
 
-from daemon.config.models import ConfigError, RedisConfig, load_config
+from daemon.config.loading import load_config
+from daemon.config.models import EXIT_CONFIG, ConfigError, RedisConfig
 from daemon.client.consumer import EventConsumer, StreamEvent, parse_entry
 from daemon.outputs.publisher import redis_client
 from daemon.core.redact import redact_url
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         config, streams = _target(args)
     except ConfigError as error:
         print(error, file=sys.stderr)
-        return 78
+        return EXIT_CONFIG
     client = redis_client(config.model_copy(update={"command_timeout_s": 10.0}))
     limits = _Limits(args.count, args.max_seconds)
     try:

@@ -1,18 +1,20 @@
-"""The configuration file: pydantic models, loading, and field-level error reporting."""
+"""The configuration schema: strict pydantic models, one per section, whose descriptions generate docs/config.md."""
 
 from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from daemon.core.events import EventType
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SUPPORTED_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "v4l2", "test")
 CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from crash-looping
 
 
 class ConfigError(Exception):
@@ -23,6 +25,14 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _valid_device(value: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
+        raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+    return value
+
+
+# Where a model runs; every model-based plugin resolves it the same way (daemon/inference/devices.py).
+Device = Annotated[str, AfterValidator(_valid_device)]
 Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
 
 
@@ -63,7 +73,6 @@ class LineConfig(RuleFilter):
             raise ValueError("the two points must differ")
         return value
 
-CaptionTrigger = Literal["new", "update", "end", "zone_enter", "zone_exit", "loiter", "line_cross"]
 
 
 class CameraCaptionsConfig(StrictModel):
@@ -72,12 +81,20 @@ class CameraCaptionsConfig(StrictModel):
     captioner: str = Field(
         "template", min_length=1, description="Name of a captioner defined under the top-level `captions.captioners`."
     )
-    events: list[CaptionTrigger] = Field(
+    events: list[EventType] = Field(
         ["end"], min_length=1,
-        description="Event types that get a caption: new, update, end, zone_enter, zone_exit, loiter, line_cross. "
+        description="Event types that get a caption: new, update, end, zone_enter, zone_exit, loiter, line_cross "
+        "(not caption). "
         "Each caption is published as its own `caption` event; an `end` also carries the object's latest caption "
         "that was ready when the object ended.",
     )
+
+    @field_validator("events")
+    @classmethod
+    def _object_events(cls, value: list[EventType]) -> list[EventType]:
+        if EventType.CAPTION in value:
+            raise ValueError("caption events are not captioned themselves; choose among the object's events")
+        return value
 
 
 class CameraConfig(StrictModel):
@@ -169,7 +186,7 @@ class CameraConfig(StrictModel):
 class DetectorConfig(StrictModel):
     plugin: str = Field("ultralytics", description="Detector plugin name (entry point in argusd.detectors).")
     model: str = Field(description="Model file or directory (.pt, .onnx, OpenVINO dir, .engine) or Triton URL.")
-    device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
+    device: Device = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps.")
     imgsz: Annotated[int, Field(ge=32, le=4096, multiple_of=32)] = Field(640, description="Model input size.")
     conf: Annotated[float, Field(ge=0.0, le=1.0)] = Field(0.25, description="Minimum detection confidence.")
     iou: Annotated[float, Field(ge=0.0, le=1.0)] = Field(0.7, description="NMS IoU threshold.")
@@ -186,13 +203,6 @@ class DetectorConfig(StrictModel):
         "with 4 cameras, 1 made ONNX Runtime 13% faster end to end (OpenVINO 8% slower; docs/performance.md).",
     )
 
-    @field_validator("device")
-    @classmethod
-    def _valid_device(cls, value: str) -> str:
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
-            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
-        return value
-
 
 class ClassifierConfig(StrictModel):
     name: str = Field(
@@ -200,7 +210,7 @@ class ClassifierConfig(StrictModel):
     )
     plugin: str = Field(description="Classifier plugin (entry point in argusd.classifiers): colour, ultralytics.")
     model: str | None = Field(None, description="Model file for model-based plugins (ultralytics: a -cls model).")
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N (model-based plugins).")
+    device: Device = Field("auto", description="auto, cpu, cuda, cuda:N or mps (model-based plugins).")
     imgsz: Annotated[int, Field(ge=32, le=1024, multiple_of=32)] = Field(224, description="Crop input size.")
     classes: list[str] | None = Field(None, description="Object labels to classify; all when unset.")
     min_confidence: Annotated[float, Field(ge=0, le=1)] = Field(
@@ -415,16 +425,9 @@ class CaptionerConfig(StrictModel):
     jpeg_quality: Annotated[int, Field(ge=10, le=100)] = Field(
         85, description="openai: quality of the JPEG sent as a base64 data URL."
     )
-    device: str = Field(
-        "auto", description="transformers: auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
+    device: Device = Field(
+        "auto", description="transformers: auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps."
     )
-
-    @field_validator("device")
-    @classmethod
-    def _valid_device(cls, value: str) -> str:
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
-            raise ValueError("must be auto, cpu, cuda or cuda:N")
-        return value
 
     @field_validator("base_url")
     @classmethod
@@ -503,64 +506,3 @@ class Config(StrictModel):
                 raise ValueError(f"camera {camera.id!r}: captioner {camera.captions.captioner!r} is not defined "
                                  f"under captions.captioners ({', '.join(sorted(defined)) or 'none defined'})")
         return self
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Rejects a key given twice in one mapping, which plain YAML loading silently resolves to the last."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-ENV_OVERRIDES = {"ARGUSD_REDIS_URL": ("redis", "url")}
-
-
-def _format_errors(source: str, error: ValidationError) -> str:
-    lines = [f"{source}: {error.error_count()} error(s) in configuration"]
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"  {location}: {message}")
-    return "\n".join(lines)
-
-
-def parse_config(data: object, source: str = "<config>", environ: dict[str, str] | None = None) -> Config:
-    """Validate a mapping (from YAML) into a Config, applying environment overrides for secrets."""
-    environ = os.environ if environ is None else environ
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping with at least 'cameras' and 'detector'")
-    for variable, (section, key) in ENV_OVERRIDES.items():
-        if environ.get(variable):
-            section_data = data.setdefault(section, {})
-            if isinstance(section_data, dict):
-                section_data[key] = environ[variable]
-    try:
-        return Config.model_validate(data)
-    except ValidationError as error:
-        raise ConfigError(_format_errors(source, error)) from None
-
-
-def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
-    """Read and validate a YAML config file. Raises ConfigError with a readable message."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file: {error.strerror or error}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
-    return parse_config(data, str(path), environ)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import types
 import typing
@@ -13,7 +14,7 @@ from daemon.config.models import Config
 
 HEADER = """# Configuration reference
 
-Generated from `daemon/config.py` by `argusd config-reference`; do not edit by hand.
+Generated from `daemon/config/models.py` by `argusd config-reference`; do not edit by hand.
 Unknown keys are errors. `argusd check-config FILE` validates a file without starting anything.
 """
 
@@ -30,6 +31,8 @@ def _nested_model(annotation: object) -> type[BaseModel] | None:
 
 
 def _type_name(annotation: object) -> str:
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return " | ".join(json.dumps(member.value) for member in annotation)
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return "mapping" if issubclass(annotation, BaseModel) else annotation.__name__
     origin = typing.get_origin(annotation)

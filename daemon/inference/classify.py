@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daemon.config.models import ClassifierConfig
 from daemon.analytics.lifecycle import ObjectLifecycle
-from plugins.interfaces import Classifier
+from daemon.config.models import ClassifierConfig
+from daemon.core.images import crop
 from daemon.core.types import Detections
+from plugins.interfaces import Classifier
 
 MIN_CROP_PIXELS = 8  # narrower or shorter crops carry no usable attribute
 
@@ -21,15 +22,6 @@ class ClassificationInput:
     tracked: Detections
     lifecycle: ObjectLifecycle
     captured_at: float
-
-
-def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
-    height, width = image.shape[:2]
-    x1, y1 = max(int(box[0]), 0), max(int(box[1]), 0)
-    x2, y2 = min(int(np.ceil(box[2])), width), min(int(np.ceil(box[3])), height)
-    if x2 - x1 < MIN_CROP_PIXELS or y2 - y1 < MIN_CROP_PIXELS:
-        return None
-    return image[y1:y2, x1:x2]
 
 
 class CropClassifiers:
@@ -54,7 +46,7 @@ class CropClassifiers:
                     if not item.lifecycle.classification_due(track_id, config.name, item.captured_at,
                                                              config.interval_s):
                         continue
-                    piece = crop(item.image, item.tracked.xyxy[row])
+                    piece = crop(item.image, item.tracked.xyxy[row], min_pixels=MIN_CROP_PIXELS)
                     if piece is not None:
                         crops.append(piece)
                         targets.append((item.lifecycle, track_id, item.captured_at))

@@ -1,6 +1,7 @@
 """The caption stage: describes objects in words without ever slowing detection.
 
-The inference thread only records each object's story (crossings, zone stays) and queues a request; one
+The inference thread only queues a request for an event (which carries its object's story, kept by the
+camera's rules); one
 bounded queue and worker pool per configured captioner does the slow part (cropping, the plugin call, the
 captioned snapshot) and hands a ``caption`` event to the publisher. A full queue drops the request,
 counted. Semantics (docs/captions.md):
@@ -14,7 +15,6 @@ counted. Semantics (docs/captions.md):
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import queue
@@ -22,97 +22,28 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from daemon.config.models import CameraCaptionsConfig, CameraConfig, CaptionerConfig, CaptionsConfig
-from daemon.analytics.lifecycle import SCHEMA_VERSION, Event, iso_utc
-from daemon.service.metrics import Metrics
-from plugins.interfaces import Captioner, CaptionError, CaptionRequest, Crossing, ObjectStory, load_captioner
+from daemon.core.events import CaptionEvent, Event, EventType, ObjectStory
+from daemon.core.images import crop
 from daemon.core.redact import redact_text
 from daemon.outputs.snapshots import SnapshotWriter
+from daemon.service.metrics import Metrics
+from plugins.interfaces import CaptionError, CaptionRequest, Captioner
+from plugins.registry import load_captioner
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_S = 5.0  # at shutdown, queued requests get this long; the rest are dropped (counted)
-MAX_STORY_ITEMS = 64  # crossings and zone stays remembered per object
 POLL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
-class CaptionEvent:
-    """A caption of one earlier event (the subject), published as its own event."""
-
-    event_id: str  # <subject event_id>-caption
-    camera: str
-    ts: str  # when the text was ready
-    object_id: str
-    subject_event_id: str
-    subject_type: str
-    label: str
-    track_id: int
-    text: str
-    captioner: str  # the configured captioner name
-    latency_s: float  # request to text, queue wait included
-    captured_at: float  # when the text was ready (Unix s); capture-to-publish then measures publishing only
-    snapshot: dict | None = None  # the subject's best frame with this caption drawn on it
-    type: str = "caption"
-    schema_version: str = SCHEMA_VERSION
-
-    def to_dict(self) -> dict:
-        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
-
-
-def epoch(ts: str) -> float:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-
-
-@dataclass(slots=True)
-class _Stay:
-    zone: str
-    entered: float
-    left: float | None = None
-
-
-@dataclass(slots=True)
-class _StoryBuilder:
-    """An object's rule events so far; touched by the inference thread only."""
-
-    crossings: list[Crossing] = field(default_factory=list)
-    stays: list[_Stay] = field(default_factory=list)
-    loitered: list[str] = field(default_factory=list)
-
-    def record(self, event: Event) -> None:
-        at = epoch(event.ts)
-        if event.type == "line_cross" and len(self.crossings) < MAX_STORY_ITEMS:
-            self.crossings.append(Crossing(event.rule, event.direction, event.direction_name))
-        elif event.type == "zone_enter" and len(self.stays) < MAX_STORY_ITEMS:
-            self.stays.append(_Stay(event.rule, at))
-        elif event.type == "zone_exit":
-            for stay in reversed(self.stays):
-                if stay.zone == event.rule and stay.left is None:
-                    stay.left = at
-                    break
-        elif event.type == "loiter" and event.rule not in self.loitered:
-            self.loitered.append(event.rule)
-
-    def freeze(self, now: float) -> ObjectStory:
-        return ObjectStory(
-            crossings=tuple(self.crossings),
-            zone_stays=tuple((s.zone, round(max(0.0, (s.left or now) - s.entered), 3)) for s in self.stays),
-            loitered=tuple(self.loitered),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class _Job:
-    event: Event  # still holding best_frame: the image is cropped on the worker
-    story: ObjectStory
+    event: Event  # still holding best_frame and story: the image is cropped on the worker
     requested_at: float  # time.monotonic()
 
 
@@ -187,7 +118,8 @@ class _CaptionerPool:
             self._caption(batch)
 
     def _caption(self, batch: list[_Job]) -> None:
-        requests = [CaptionRequest(job.event, replace(job.story, in_view=self.stage.in_view(job.event)),
+        requests = [CaptionRequest(job.event, replace(job.event.story or ObjectStory(),
+                                                      in_view=self.stage.in_view(job.event)),
                                    self._image(job.event) if self.captioner.needs_image else None)
                     for job in batch]
         try:
@@ -220,14 +152,8 @@ class _CaptionerPool:
             return None
         if self.config.image == "frame":
             return best.image
-        height, width = best.image.shape[:2]
-        x1, y1, x2, y2 = (float(v) for v in best.detections.xyxy[best.row])
-        margin_x, margin_y = (x2 - x1) * self.config.crop_margin, (y2 - y1) * self.config.crop_margin
-        left, top = max(0, int(x1 - margin_x)), max(0, int(y1 - margin_y))
-        right, bottom = min(width, math.ceil(x2 + margin_x)), min(height, math.ceil(y2 + margin_y))
-        if right <= left or bottom <= top:
-            return best.image
-        return best.image[top:bottom, left:right]
+        piece = crop(best.image, best.detections.xyxy[best.row], self.config.crop_margin)
+        return best.image if piece is None else piece
 
     def _drop(self, reason: str) -> None:
         self.metrics.captions_dropped.labels(self.name, reason).inc()
@@ -245,7 +171,6 @@ class CaptionStage:
         self.snapshots = snapshots
         self.pools: dict[str, _CaptionerPool] = {}
         self.published = 0
-        self._stories: dict[str, _StoryBuilder] = {}  # object_id -> story; inference thread only
         self._latest: dict[str, dict | None] = {}  # object_id -> latest caption, for live objects; under _lock
         self._latest_at: dict[str, float] = {}  # object_id -> captured_at of that caption's subject
         self._lock = threading.Lock()
@@ -276,9 +201,9 @@ class CaptionStage:
         attached = []
         with self._lock:
             for event in events:
-                if event.type == "new":
+                if event.type == EventType.NEW:
                     self._latest.setdefault(event.object_id, None)
-                elif event.type == "end":
+                elif event.type == EventType.END:
                     self._latest_at.pop(event.object_id, None)
                     if (caption := self._latest.pop(event.object_id, None)) is not None:
                         event = replace(event, caption=caption)
@@ -295,15 +220,11 @@ class CaptionStage:
             self._unloaded_warned.add(policy.captioner)
             log.warning("captions: captioner %s was not in use at start; restart argusd to load it",
                         policy.captioner)
+        if pool is None:
+            return
         for event in events:
-            story = self._stories.get(event.object_id)
-            if story is None:
-                story = self._stories[event.object_id] = _StoryBuilder()
-            story.record(event)
-            if pool is not None and event.type in policy.events:
-                pool.submit(_Job(event, story.freeze(epoch(event.ts)), time.monotonic()))
-            if event.type == "end":
-                del self._stories[event.object_id]
+            if event.type in policy.events:
+                pool.submit(_Job(event, time.monotonic()))
 
     def in_view(self, event: Event) -> dict[str, int]:
         """Objects by label on the subject's best frame (itself included)."""
@@ -321,7 +242,7 @@ class CaptionStage:
         snapshot = self.snapshots.request_captioned(subject, event_id, text) if self.snapshots else None
         now = time.time()
         caption = CaptionEvent(
-            event_id=event_id, camera=subject.camera, ts=iso_utc(now), object_id=subject.object_id,
+            event_id=event_id, camera=subject.camera, at=now, object_id=subject.object_id,
             subject_event_id=subject.event_id, subject_type=subject.type, label=subject.label,
             track_id=subject.track_id, text=text, captioner=captioner, latency_s=round(latency, 3),
             captured_at=now, snapshot=snapshot,
@@ -335,4 +256,5 @@ class CaptionStage:
                 self._latest_at[subject.object_id] = subject.captured_at
             self.published += 1
         self.metrics.captions_completed.labels(captioner).inc()
+        self.metrics.events_produced.labels(caption.camera, caption.type).inc()
         self.publish([caption])

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from daemon.outputs.annotate import annotate, encode_jpeg
-from daemon.analytics.lifecycle import iso_utc
+from daemon.core.events import iso_utc
 from daemon.analytics.rules import CameraRules
 from daemon.core.types import Detections, Frame
 

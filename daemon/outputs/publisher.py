@@ -5,7 +5,7 @@ slower than ``command_timeout_s``, the publisher moves every queued event to the
 jittered exponential backoff; once a batch succeeds it replays the spool, oldest first, before new events.
 An event leaves the memory queue or the spool only after Redis acknowledged it, so delivery is
 at-least-once; with ``XADD IDMP`` (Redis 8.6+) the server drops re-sent duplicates, and on older servers
-consumers de-duplicate on ``event_id`` (see daemon/consumer.py).
+consumers de-duplicate on ``event_id`` (see daemon/client/consumer.py).
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from daemon.config.models import RedisConfig, SpoolConfig
-from daemon.service.metrics import Metrics
+from daemon.core.backoff import Backoff
+from daemon.core.events import CaptionEvent, Event
 from daemon.core.redact import redact_text, redact_url
 from daemon.outputs.spool import Spool
+from daemon.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,7 @@ IDMP_MIN_VERSION = (8, 6)
 HEALTH_CHECK_S = 5.0  # PING this often when idle, so argusd_redis_up is true even without events
 
 
-class Publishable(Protocol):
-    event_id: str
-    type: str
-    camera: str
-    captured_at: float
-
-    def to_json(self) -> str: ...
+Publishable = Event | CaptionEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +92,9 @@ class RedisPublisher:
         self._up: bool | None = None  # None until the first command tells
         self._down_since = 0.0
         self._last_drop_log = 0.0
-        self._delay = config.backoff_initial_s
+        self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self.published = 0
         self.replayed = 0
-        self.spooled = 0
         self.dropped = 0
 
     # -- interface for the daemon ----------------------------------------------------------------------
@@ -274,12 +267,11 @@ class RedisPublisher:
             log.info("publisher: Redis reachable again after %.1f s; %d spooled event(s) to replay",
                      time.monotonic() - self._down_since, self.spool.pending if self.spool else 0)
         self._up = True
-        self._delay = self.config.backoff_initial_s
+        self._backoff.reset()
 
     def _wait_backoff(self) -> None:
         """Sleep the jittered backoff; meanwhile move newly submitted events to the spool."""
-        deadline = time.monotonic() + self._delay * random.uniform(0.8, 1.2)
-        self._delay = min(self._delay * 2, self.config.backoff_max_s)
+        deadline = time.monotonic() + self._backoff.next_wait()
         while True:
             self._spill_queue()
             remaining = deadline - time.monotonic()
@@ -310,7 +302,6 @@ class RedisPublisher:
             log.error("spool: write to %s failed (%s); holding events in memory", self.spool.directory,
                       error.strerror or error)
             return False
-        self.spooled += len(events)
         self.metrics.events_spooled.inc(len(events))
         self._update_spool_metrics()
         return True

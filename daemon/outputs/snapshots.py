@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from daemon.outputs.annotate import annotate, encode_jpeg
 from daemon.config.models import RedisConfig, SnapshotConfig
-from daemon.analytics.lifecycle import Event
-from daemon.service.metrics import Metrics
-from daemon.outputs.publisher import redis_client
+from daemon.core.events import Event, EventType, iso_utc
 from daemon.core.redact import redact_text
+from daemon.outputs.annotate import annotate, encode_jpeg
+from daemon.outputs.publisher import redis_client
+from daemon.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_TYPES = ("new", "end")
+SNAPSHOT_TYPES = (EventType.NEW, EventType.END)
 RETENTION_CHECK_S = 30.0
 
 
@@ -40,8 +40,6 @@ class SnapshotWriter:
         self._files: deque[tuple[float, int, Path]] = deque()  # (mtime, size, path), oldest first
         self._total_bytes = 0
         self._thread = threading.Thread(target=self._run, name="snapshots", daemon=True)
-        self.written = 0
-        self.dropped = 0
 
     def start(self) -> None:
         if self.config.store == "file":
@@ -102,7 +100,6 @@ class SnapshotWriter:
                             event.event_id, redact_text(str(error)))
                 self._drop("error")
                 continue
-            self.written += 1
             self.metrics.snapshots_written.labels(event.camera).inc()
 
     def _render(self, event: Event, caption: str | None) -> bytes:
@@ -110,7 +107,7 @@ class SnapshotWriter:
         # The event's object is drawn last, so overlapping boxes never hide its label.
         others = [row for row in range(len(best.detections)) if row != best.row]
         detections = best.detections[np.array([*others, best.row], dtype=np.int64)]
-        header = f"{event.camera} {event.type} #{event.track_id} {event.label} {event.best_confidence:.2f} {event.ts}"
+        header = f"{event.camera} {event.type} #{event.track_id} {event.label} {event.best_confidence:.2f} {iso_utc(event.at)}"
         text = f"{header}\n{caption}" if caption else header
         return encode_jpeg(annotate(best.image, detections, self.names, text), self.config.jpeg_quality)
 
@@ -148,5 +145,4 @@ class SnapshotWriter:
             self.metrics.snapshots_deleted.inc()
 
     def _drop(self, reason: str) -> None:
-        self.dropped += 1
         self.metrics.snapshots_dropped.labels(reason).inc()

@@ -88,7 +88,6 @@ class Spool:
         self._last_fsync = time.monotonic()
         self._cursor: tuple[int, int] = (0, 0)  # (segment number, byte offset) of the next record to read
         self._head_consumed = 0  # records before the cursor in the head segment
-        self.dropped = 0
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.directory / "lock", "a")
         try:
@@ -283,7 +282,6 @@ class Spool:
     def _drop(self, reason: str, count: int) -> None:
         if count <= 0:
             return
-        self.dropped += count
         self._on_drop(reason, count)
 
     def _reset(self) -> None:

@@ -9,11 +9,10 @@ import sys
 
 from daemon import __version__
 from daemon.client import events_cli
-from daemon.config.models import ConfigError, load_config
+from daemon.config.loading import load_config
+from daemon.config.models import EXIT_CONFIG, ConfigError
 
 log = logging.getLogger("argusd")
-
-EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from crash-looping
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,9 +68,9 @@ def _run(args: argparse.Namespace) -> int:
 
     notifier = SystemdNotifier.from_environment()
     daemon = Daemon(config, args.config, notifier)
-    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
-    signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
-    signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        # The handler only queues the signal: no lock may be taken inside a handler (cpython#126434).
+        signal.signal(signum, lambda number, _frame: daemon.signals.put_nowait(number))
     try:
         daemon.start()
     except (PluginError, OSError) as error:  # bad model path or device, HTTP address taken, ...

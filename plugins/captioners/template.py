@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from daemon.config.models import CaptionerConfig
-from daemon.analytics.lifecycle import Event
-from plugins.interfaces import CaptionRequest, ObjectStory
+from daemon.core.events import Event
+from daemon.core.events import ObjectStory
+from plugins.interfaces import CaptionRequest
 
 CLOTHING = frozenset({"top", "shirt", "t-shirt", "jacket", "coat", "dress", "trousers", "pants", "shorts",
                       "skirt", "hoodie", "jumper", "sweater", "hat", "cap", "helmet", "vest", "bottom"})

@@ -1,0 +1,227 @@
+"""One GStreamer pipeline run for a camera: decode, drop to the analysis rate (videorate, in C), scale, and
+hand I420 copies to Python; they become BGR only when analysed.
+
+A pipeline is never reused after an error: the supervisor asks for a fresh run, and ``close`` tears this
+one down completely (state NULL, signal handlers disconnected, references dropped).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from daemon.config.models import CameraConfig
+from daemon.core.types import Frame, YuvImage
+from daemon.sources.gst import GLib, Gst, GstVideo
+from daemon.sources.supervisor import MessageKind, RunFailed, RunMessage, is_live
+
+TEST_PATTERNS = {"smpte", "ball", "snow", "black", "white", "red", "green", "blue", "checkers-8", "gamut"}
+
+
+def source_description(url: str) -> tuple[str, dict[str, object]]:
+    """The source element (factory name and properties) for a camera URL; decoding follows it."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "test":
+        pattern = (parts.netloc or parts.path.strip("/") or "smpte").lower()
+        if pattern not in TEST_PATTERNS:
+            pattern = "smpte"
+        return "videotestsrc", {"is-live": True, "pattern": pattern}
+    if scheme == "v4l2":
+        return "v4l2src", {"device": unquote(parts.path)}
+    return "uridecodebin", {"uri": url}
+
+
+class GstPipelineRun:
+    """``on_frame`` runs on GStreamer's streaming thread; ``frame_arrived`` numbers each frame for the
+    supervisor; ``on_rate_stats(camera, decoded, rate_dropped)`` runs on the supervisor thread."""
+
+    def __init__(self, config: CameraConfig, on_frame: Callable[[Frame], None], frame_arrived: Callable[[], int],
+                 on_rate_stats: Callable[[str, int, int], None] | None = None) -> None:
+        self.config = config
+        self.live = is_live(config.url)
+        self._on_frame = on_frame
+        self._frame_arrived = frame_arrived
+        self._on_rate_stats = on_rate_stats
+        self._pipeline: Gst.Pipeline | None = None
+        self._bus: Gst.Bus | None = None
+        self._handlers: list[tuple[Gst.Element, int]] = []
+        self._videorate: Gst.Element | None = None
+        self._rate_seen = (0, 0)
+        self._timeline_origin: float | None = None  # offline: wall time of the file's PTS 0 in this run
+
+    # -- PipelineRun ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._pipeline = self._build()
+        except (GLib.Error, ValueError) as error:
+            raise RunFailed(f"cannot build the pipeline: {error}", broken=True, quiet=True) from None
+        missing = self._missing_file()
+        if missing:
+            raise RunFailed(missing, quiet=True)
+        self._bus = self._pipeline.get_bus()
+        if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            message = self._bus.timed_pop_filtered(0, Gst.MessageType.ERROR)
+            raise RunFailed(_message_text(message) if message else "the pipeline refused to start")
+
+    def poll(self, timeout_s: float) -> RunMessage | None:
+        assert self._bus is not None
+        mask = Gst.MessageType.ERROR | Gst.MessageType.EOS | Gst.MessageType.WARNING
+        message = self._bus.timed_pop_filtered(int(timeout_s * Gst.SECOND), mask)
+        self._collect_rate_stats()
+        if message is None:
+            return None
+        if message.type == Gst.MessageType.EOS:
+            return RunMessage(MessageKind.END_OF_STREAM)
+        kind = MessageKind.WARNING if message.type == Gst.MessageType.WARNING else MessageKind.ERROR
+        return RunMessage(kind, _message_text(message))
+
+    def rewind(self) -> bool:
+        assert self._pipeline is not None
+        return bool(self._pipeline.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT, 0))
+
+    def close(self) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            self._collect_rate_stats()
+            pipeline.set_state(Gst.State.NULL)
+            pipeline.get_state(2 * Gst.SECOND)
+            pipeline.get_bus().set_flushing(True)  # queued messages hold references to elements
+        self._bus = None
+        for element, handler_id in self._handlers:  # closures hold this run and the pipeline's bins
+            element.disconnect(handler_id)
+        self._handlers.clear()
+        self._videorate = None
+
+    # -- building --------------------------------------------------------------------------------------
+
+    def _missing_file(self) -> str | None:
+        parts = urlsplit(self.config.url)
+        if parts.scheme.lower() == "file":
+            path = Path(unquote(parts.path))
+            if not path.is_file():
+                return f"file not found: {path}"
+        return None
+
+    def _connect(self, element: Gst.Element, signal: str, handler: Callable, *args: object) -> None:
+        self._handlers.append((element, element.connect(signal, handler, *args)))
+
+    def _build(self) -> Gst.Pipeline:
+        factory, properties = source_description(self.config.url)
+        pipeline = Gst.Pipeline.new(f"camera-{self.config.id}")
+        source = Gst.ElementFactory.make(factory, "source")
+        if source is None:
+            raise ValueError(f"GStreamer element {factory!r} is not installed")
+        for name, value in properties.items():
+            source.set_property(name, value)
+        tail = Gst.parse_bin_from_description(self._tail_description(factory), True)
+        pipeline.add(source)
+        pipeline.add(tail)
+        if factory == "uridecodebin":
+            self._connect(source, "source-setup", _on_source_setup)
+            self._connect(source, "pad-added", _on_pad_added, tail)
+        elif not source.link(tail):
+            raise ValueError(f"cannot link {factory} to the decoder")
+        self._connect(tail.get_by_name("sink"), "new-sample", self._on_sample)
+        self._videorate = tail.get_by_name("rate")
+        self._rate_seen = (0, 0)
+        return pipeline
+
+    def _tail_description(self, factory: str) -> str:
+        rate = Fraction(self.config.fps).limit_denominator(1001)
+        size = ""
+        if self.config.width:
+            size += f",width={self.config.width}"
+        if self.config.height:
+            size += f",height={self.config.height}"
+        decode = "decodebin ! " if factory == "v4l2src" else ""
+        sync = "true" if factory == "uridecodebin" and not self.live and not self.config.offline else "false"
+        # A realtime file plays at its own pace (sync=true) so it behaves like a camera; live sources never
+        # wait; an offline file runs as fast as the analysis takes its frames.
+        return (
+            f"{decode}videorate name=rate drop-only=true skip-to-first=true "
+            f"! video/x-raw,framerate={rate.numerator}/{rate.denominator} "
+            f"! videoscale ! videoconvert ! video/x-raw,format=I420,pixel-aspect-ratio=1/1{size} "
+            f"! appsink name=sink emit-signals=true max-buffers=1 drop=true sync={sync}"
+        )
+
+    # -- streaming thread ------------------------------------------------------------------------------
+
+    def _on_sample(self, sink: Gst.Element) -> Gst.FlowReturn:
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            return Gst.FlowReturn.EOS
+        frame = frame_from_sample(sample, self.config.id, self._frame_arrived())
+        if self.config.offline and frame.pts_ns >= 0:
+            if self._timeline_origin is None:
+                self._timeline_origin = frame.captured_at - frame.pts_ns / 1e9
+            frame.captured_at = self._timeline_origin + frame.pts_ns / 1e9
+        self._on_frame(frame)
+        return Gst.FlowReturn.OK
+
+    def _collect_rate_stats(self) -> None:
+        if self._videorate is None or self._on_rate_stats is None:
+            return
+        seen_in = self._videorate.get_property("in")
+        # drop-only mode does not update videorate's "drop" property; what went in and not out was dropped.
+        # The two reads race the streaming thread (a frame can pass between them), so the difference may
+        # dip; only its running maximum is reported, which keeps the counter monotonic.
+        last_in, last_dropped = self._rate_seen
+        if seen_in < last_in:  # videorate zeroes its counters on a flushing seek (a looping file)
+            last_in = last_dropped = 0
+        dropped = max(last_dropped, seen_in - self._videorate.get_property("out"))
+        self._rate_seen = (seen_in, dropped)
+        if seen_in > last_in or dropped > last_dropped:
+            self._on_rate_stats(self.config.id, seen_in - last_in, dropped - last_dropped)
+
+
+def _on_source_setup(_bin: Gst.Element, source: Gst.Element) -> None:
+    if source.find_property("protocols") is not None:  # rtspsrc: TCP survives lossy links and NAT
+        source.set_property("protocols", "tcp")
+    if source.find_property("latency") is not None:
+        source.set_property("latency", 200)
+
+
+def _on_pad_added(_source: Gst.Element, pad: Gst.Pad, tail: Gst.Bin) -> None:
+    caps = pad.get_current_caps() or pad.query_caps(None)
+    if not caps or not caps.to_string().startswith("video/"):
+        return
+    sink_pad = tail.get_static_pad("sink")
+    if not sink_pad.is_linked():
+        pad.link(sink_pad)
+
+
+def _message_text(message: Gst.Message) -> str:
+    """``element: message (last debug line)`` of an ERROR or WARNING; the caller redacts it."""
+    if message.type == Gst.MessageType.WARNING:
+        error, debug = message.parse_warning()
+    else:
+        error, debug = message.parse_error()
+    source = message.src.get_name() if message.src is not None else "pipeline"
+    text = f"{source}: {error.message}"
+    # GStreamer's debug text starts with a code location and element path; only a detail after it helps.
+    detail = [line for line in (debug or "").splitlines()[1:] if line.strip()]
+    if detail:
+        text += f" ({detail[-1][:200]})"
+    return text
+
+
+def frame_from_sample(sample: Gst.Sample, camera_id: str, seq: int) -> Frame:
+    """Copy an I420 sample out of GStreamer once (half the bytes of BGR); its BGR image is made only if
+    the frame is analysed (``Frame.image``), so superseded frames cost no colour conversion."""
+    info = GstVideo.VideoInfo.new_from_caps(sample.get_caps())
+    buffer = sample.get_buffer()
+    ok, mapinfo = buffer.map(Gst.MapFlags.READ)
+    if not ok:
+        raise RuntimeError("cannot map GStreamer buffer")
+    try:
+        data = mapinfo.data  # bytes: the single copy out of GStreamer memory
+    finally:
+        buffer.unmap(mapinfo)
+    yuv = YuvImage(data, info.width, info.height, tuple(info.stride[:3]), tuple(info.offset[:3]))
+    pts = buffer.pts if buffer.pts != Gst.CLOCK_TIME_NONE else -1
+    return Frame(camera_id, seq, pts, time.time(), yuv=yuv)
