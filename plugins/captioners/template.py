@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from daemon.config.models import CaptionerConfig
 from daemon.analytics.lifecycle import Event
+from daemon.config.models import CaptionerConfig
 from plugins.interfaces import CaptionRequest, ObjectStory
 
 CLOTHING = frozenset({"top", "shirt", "t-shirt", "jacket", "coat", "dress", "trousers", "pants", "shorts",
