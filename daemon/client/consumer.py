@@ -23,8 +23,15 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
+
+# XREAD and XREADGROUP replies as redis-py parses them for RESP2, its default protocol and the form read here
+# (its annotations also allow RESP3's mapping): [[stream, [(entry_id, fields), ...]], ...], [] when nothing came.
+# XREADGROUP gives None fields for a pending entry since deleted from the stream.
+XReadReply = list[tuple[bytes | str, list[tuple[bytes | str, dict]]]]
+XReadGroupReply = list[tuple[bytes | str, list[tuple[bytes | str, dict | None]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +103,9 @@ class EventConsumer:
     # -- internals -----------------------------------------------------------------------------------
 
     def _read(self, start: str, block: bool = False) -> list[StreamEvent]:
-        reply = self.client.xreadgroup(self.group, self.consumer, {s: start for s in self.streams},
-                                       count=self.count, block=self.block_ms if block else None)
+        reply = cast(XReadGroupReply,
+                     self.client.xreadgroup(self.group, self.consumer, dict.fromkeys(self.streams, start),
+                                            count=self.count, block=self.block_ms if block else None))
         events = []
         for stream, entries in reply or []:
             name = stream.decode() if isinstance(stream, bytes) else stream

@@ -7,14 +7,16 @@ import json
 import os
 import sys
 import time
+from typing import cast
 
 import redis
+from redis.typing import KeyT, StreamIdT
 
+from daemon.client.consumer import EventConsumer, StreamEvent, XReadReply, parse_entry
 from daemon.config.loading import load_config
 from daemon.config.models import EXIT_CONFIG, ConfigError, RedisConfig
-from daemon.client.consumer import EventConsumer, StreamEvent, parse_entry
-from daemon.outputs.publisher import redis_client
 from daemon.core.redact import redact_url
+from daemon.outputs.publisher import redis_client
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
 
@@ -112,17 +114,17 @@ def _target(args: argparse.Namespace) -> tuple[RedisConfig, list[str]]:
 
 def _tail(client: redis.Redis, streams: list[str], from_start: bool):
     """Yield events as they arrive (None on each idle second, so time limits are checked)."""
-    last = {stream: "0" if from_start else "$" for stream in streams}
+    last: dict[KeyT, StreamIdT] = dict.fromkeys(streams, "0" if from_start else "$")
     if not from_start:  # resolve "$" once, so entries added between two XREADs are not skipped
         for stream in streams:
             info = client.xinfo_stream(stream) if client.exists(stream) else None
             last[stream] = info["last-generated-id"] if info else "0"
     while True:
-        reply = client.xread(last, count=100, block=1000)
+        reply = cast(XReadReply, client.xread(last, count=100, block=1000))
         if not reply:
             yield None
-        for stream, entries in reply:
-            name = stream.decode() if isinstance(stream, bytes) else stream
+        for key, entries in reply:
+            name = key.decode() if isinstance(key, bytes) else key
             for entry_id, fields in entries:
                 last[name] = entry_id
                 yield parse_entry(name, entry_id, fields)

@@ -68,7 +68,8 @@ def _rows(model: type[BaseModel], prefix: str, sections: list[tuple[str, type[Ba
         key = field.alias or name
         nested = _nested_model(field.annotation)
         if nested is not None:
-            suffix = {list: "[]", dict: ".<name>"}.get(typing.get_origin(field.annotation), "")
+            origin = typing.get_origin(field.annotation)
+            suffix = "[]" if origin is list else ".<name>" if origin is dict else ""
             sections.append((f"{prefix}{key}{suffix}", nested))
         rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
     return rows

@@ -33,17 +33,23 @@ class Frame:
     @property
     def image(self) -> np.ndarray:
         if self._image is None:
-            self._image = self._yuv.to_bgr()
+            self._image = self._planes().to_bgr()
             self._yuv = None
         return self._image
 
     @property
     def width(self) -> int:
-        return self._image.shape[1] if self._image is not None else self._yuv.width
+        return self._image.shape[1] if self._image is not None else self._planes().width
 
     @property
     def height(self) -> int:
-        return self._image.shape[0] if self._image is not None else self._yuv.height
+        return self._image.shape[0] if self._image is not None else self._planes().height
+
+    def _planes(self) -> YuvImage:
+        # The constructor sets exactly one of the two, and the planes are dropped only once the image is set.
+        if self._yuv is None:
+            raise RuntimeError("a Frame without image has no YUV planes either")
+        return self._yuv
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +80,8 @@ class YuvImage:
             return buffer[start: start + stride * rows].reshape(rows, stride)[:, :cols]
 
         luma = np.pad(plane(0, height, width), ((0, 2 * chroma_h - height), (0, 2 * chroma_w - width)), mode="edge")
-        packed = np.concatenate((luma.ravel(), plane(1, chroma_h, chroma_w).ravel(), plane(2, chroma_h, chroma_w).ravel()))
+        packed = np.concatenate((luma.ravel(), plane(1, chroma_h, chroma_w).ravel(),
+                                 plane(2, chroma_h, chroma_w).ravel()))
         bgr = cv2.cvtColor(packed.reshape(3 * chroma_h, 2 * chroma_w), cv2.COLOR_YUV2BGR_I420)
         return bgr[:height, :width]
 

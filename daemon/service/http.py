@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from daemon.service.metrics import Metrics
 from daemon.outputs.preview import PreviewStore
+from daemon.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Endpoints:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    server_address: tuple[str, int] | tuple[str, int, int, int]  # an AF_INET or AF_INET6 socket's getsockname()
 
     def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
         if ":" in host:
@@ -48,7 +49,8 @@ class _Server(ThreadingHTTPServer):
         if isinstance(error, (ConnectionError, TimeoutError)):
             log.debug("http: client %s went away: %s", client_address[0], error)
         else:
-            log.exception("http: error while serving %s", client_address[0])
+            # socketserver calls handle_error from inside its except block, so the traceback is there to log
+            log.exception("http: error while serving %s", client_address[0])  # noqa: LOG004
 
 
 class HttpServer:
@@ -83,7 +85,7 @@ def _make_handler(endpoints: Endpoints, preview_slots: threading.BoundedSemaphor
         server_version = "argusd"
         timeout = CLIENT_TIMEOUT_S
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0].rstrip("/") or "/"
             if path == "/metrics":
                 body, content_type = metrics.exposition()
@@ -164,6 +166,6 @@ def _make_handler(endpoints: Endpoints, preview_slots: threading.BoundedSemaphor
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            log.debug("http: " + format, *args)
+            log.debug("http: " + format, *args)  # noqa: G003 (prefixes the template; formatting stays lazy)
 
     return Handler

@@ -5,8 +5,15 @@ from __future__ import annotations
 import time
 
 from prometheus_client import (
-    CollectorRegistry, Counter, Gauge, Histogram, Info, PlatformCollector, ProcessCollector,
-    disable_created_metrics, generate_latest,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 

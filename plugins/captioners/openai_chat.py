@@ -15,11 +15,11 @@ import urllib.request
 from collections.abc import Sequence
 from email.message import Message
 
-from daemon.outputs.annotate import encode_jpeg
 from daemon.config.models import CaptionerConfig
-from plugins.interfaces import CaptionError, CaptionRequest, PluginError
 from daemon.core.redact import redact_url
+from daemon.outputs.annotate import encode_jpeg
 from plugins.captioners.template import describe
+from plugins.interfaces import CaptionError, CaptionRequest, PluginError
 
 FIRST_RETRY_WAIT_S = 0.5  # doubles per retry
 MAX_RETRY_WAIT_S = 10.0  # a longer Retry-After is capped: the caption queue would fill anyway
@@ -63,8 +63,9 @@ class OpenAICaptioner:
         try:
             config.prompt.format_map(dict.fromkeys(PROMPT_FIELDS, ""))
         except (KeyError, IndexError, ValueError) as error:
-            raise PluginError(f"captioner plugin openai: prompt: bad placeholder {error} (known: "
-                              f"{', '.join('{' + f + '}' for f in PROMPT_FIELDS)}; write {{{{ }}}} for braces)") from None
+            known = ", ".join("{" + f + "}" for f in PROMPT_FIELDS)
+            raise PluginError(f"captioner plugin openai: prompt: bad placeholder {error} (known: {known}; "
+                              "write {{ }} for braces)") from None
         self.limiter = _RateLimiter(config.rate_limit_per_s) if config.rate_limit_per_s else None
 
     def caption(self, requests: Sequence[CaptionRequest]) -> list[str]:
@@ -101,9 +102,10 @@ class OpenAICaptioner:
         while True:
             if self.limiter is not None:
                 self.limiter.wait()
-            request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+            # CaptionerConfig accepts only an http(s) base_url, so no file: or custom scheme gets here
+            request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")  # noqa: S310
             try:
-                with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
+                with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:  # noqa: S310
                     return _reply_text(response.read())
             except urllib.error.HTTPError as error:
                 retryable = error.code == 429 or error.code >= 500

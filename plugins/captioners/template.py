@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from daemon.config.models import CaptionerConfig
-from daemon.core.events import Event
-from daemon.core.events import ObjectStory
+from daemon.core.events import Event, ObjectStory
 from plugins.interfaces import CaptionRequest
 
 CLOTHING = frozenset({"top", "shirt", "t-shirt", "jacket", "coat", "dress", "trousers", "pants", "shorts",

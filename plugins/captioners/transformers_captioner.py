@@ -56,8 +56,8 @@ class TransformersCaptioner:
         log.info("transformers captioner: %s on %s", directory.name, self.device)
 
     def caption(self, requests: Sequence[CaptionRequest]) -> list[str]:
-        images = [request.image for request in requests]
-        if any(image is None for image in images):
+        images = [request.image for request in requests if request.image is not None]
+        if len(images) < len(requests):
             raise CaptionError("transformers captioner: an event has no image (its best frame was not kept)")
         rgb = [np.ascontiguousarray(image[:, :, ::-1]) for image in images]  # the daemon's frames are BGR
         try:

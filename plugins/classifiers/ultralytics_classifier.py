@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from daemon.config.models import ClassifierConfig
-from plugins.interfaces import PluginError
 from daemon.inference.devices import resolve_device
 from plugins.detectors.ultralytics_detector import check_model_source
+from plugins.interfaces import PluginError
 
 
 class UltralyticsClassifier:

@@ -7,14 +7,15 @@ import os
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from daemon.config.models import DetectorConfig
+from daemon.core.types import Detections
 from daemon.inference.devices import resolve_device
 from plugins.interfaces import PluginError
-from daemon.core.types import Detections
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,8 @@ class UltralyticsDetector:
         import torch
 
         torch.set_num_threads(threads)  # .pt models, and ultralytics' pre/post-processing for every format
-        backend = getattr(self.model.predictor.model, "backend", None)
+        # ultralytics' AutoBackend, untyped; None (no runtime session to rebuild) makes both steps below no-ops
+        backend: Any = getattr(self.model.predictor.model, "backend", None)
         session = getattr(backend, "session", None)
         if session is not None and session.get_providers() == ["CPUExecutionProvider"]:
             import onnxruntime
@@ -97,7 +99,7 @@ class UltralyticsDetector:
             backend.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         compile_model = getattr(backend, "compile_model", None)
         if isinstance(compile_model, partial):  # OpenVINO: recompile with a thread cap, and keep it for recompiles
-            core = compile_model.func.__self__
+            core = compile_model.func.__self__  # type: ignore[attr-defined]  # a bound openvino.Core method
             config = {**compile_model.keywords.get("config", {}), "INFERENCE_NUM_THREADS": threads}
             backend.compile_model = partial(compile_model, config=config)
             path = Path(source)
