@@ -175,7 +175,9 @@ class ObjectLifecycle:
         return self._event(obj, hit.kind, hit.at, decided_at, rule=hit.rule, direction=hit.direction,
                            direction_name=hit.direction_name)
 
-    def _event(self, obj: _TrackedObject, kind: EventType, at: float, decided_at: float, **extra: object) -> Event:
+    def _event(self, obj: _TrackedObject, kind: EventType, at: float, decided_at: float, *,
+               zones_visited: list[str] | None = None, rule: str | None = None, direction: str | None = None,
+               direction_name: str | None = None) -> Event:
         event = Event(
             event_id=f"{obj.object_id}-{obj.steps}",
             object_id=obj.object_id,
@@ -196,7 +198,10 @@ class ObjectLifecycle:
             attributes=dict(obj.attributes),
             best_frame=obj.best_frame,
             story=self.rules.story(obj.track_id, at),
-            **extra,
+            zones_visited=zones_visited,
+            rule=rule,
+            direction=direction,
+            direction_name=direction_name,
         )
         obj.steps += 1
         return event

@@ -33,10 +33,7 @@ class RuleHit:
 def anchors(xyxy: np.ndarray, width: int, height: int, anchor: str) -> np.ndarray:
     """(N, 2) normalised anchor points of the boxes."""
     x = (xyxy[:, 0] + xyxy[:, 2]) / 2 / width
-    if anchor == "center":
-        y = (xyxy[:, 1] + xyxy[:, 3]) / 2 / height
-    else:
-        y = xyxy[:, 3] / height
+    y = (xyxy[:, 1] + xyxy[:, 3]) / 2 / height if anchor == "center" else xyxy[:, 3] / height
     return np.column_stack((x, y))
 
 
@@ -185,7 +182,7 @@ class CameraRules:
                 stay.left = now
                 return [RuleHit(track_id, EventType.ZONE_EXIT, zone.name, now)]
             return []
-        if zone.loiter_s is not None and not stay.loitered and now - stay.entered >= zone.loiter_s:
+        if stay is not None and zone.loiter_s is not None and not stay.loitered and now - stay.entered >= zone.loiter_s:
             stay.loitered = True
             if zone.name not in state.loitered:
                 state.loitered.append(zone.name)

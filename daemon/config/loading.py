@@ -4,6 +4,7 @@ pydantic's errors turned into one readable line per field."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -41,7 +42,7 @@ def _format_errors(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: object, source: str = "<config>", environ: dict[str, str] | None = None) -> Config:
+def parse_config(data: object, source: str = "<config>", environ: Mapping[str, str] | None = None) -> Config:
     """Validate a mapping (from YAML) into a Config, applying environment overrides for secrets."""
     environ = os.environ if environ is None else environ
     if not isinstance(data, dict):
@@ -57,7 +58,7 @@ def parse_config(data: object, source: str = "<config>", environ: dict[str, str]
         raise ConfigError(_format_errors(source, error)) from None
 
 
-def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate a YAML config file. Raises ConfigError with a readable message."""
     path = Path(path)
     try:

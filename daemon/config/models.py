@@ -7,8 +7,9 @@ import re
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from daemon.core.events import EventType
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from daemon.core.events import EventType
 
 SUPPORTED_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "v4l2", "test")
 CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -82,7 +83,7 @@ class CameraCaptionsConfig(StrictModel):
         "template", min_length=1, description="Name of a captioner defined under the top-level `captions.captioners`."
     )
     events: list[EventType] = Field(
-        ["end"], min_length=1,
+        [EventType.END], min_length=1,
         description="Event types that get a caption: new, update, end, zone_enter, zone_exit, loiter, line_cross "
         "(not caption). "
         "Each caption is published as its own `caption` event; an `end` also carries the object's latest caption "
@@ -139,7 +140,8 @@ class CameraConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> CameraConfig:
-        names = [rule.name for rule in [*self.zones, *self.lines]]
+        rules: list[ZoneConfig | LineConfig] = [*self.zones, *self.lines]
+        names = [rule.name for rule in rules]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"zone/line names must be unique per camera: {', '.join(duplicates)}")
@@ -483,7 +485,9 @@ class Config(StrictModel):
     batch: BatchConfig = Field(BatchConfig(), description="Cross-camera inference batching.")
     tracker: TrackerConfig = Field(TrackerConfig(), description="Object tracking and the event lifecycle.")
     redis: RedisConfig = Field(RedisConfig(), description="Where events are published.")
-    spool: SpoolConfig = Field(SpoolConfig(), description="The local disk spool that holds events while Redis is unreachable.")
+    spool: SpoolConfig = Field(
+        SpoolConfig(), description="The local disk spool that holds events while Redis is unreachable."
+    )
     snapshots: SnapshotConfig = Field(SnapshotConfig(), description="Annotated JPEGs of new and end events.")
     captions: CaptionsConfig = Field(CaptionsConfig(), description="Captioners that describe objects in words.")
     http: HttpConfig = Field(HttpConfig(), description="The metrics and health endpoints.")

@@ -37,7 +37,9 @@ BATCH_POLL_S = 0.25  # the thread comes round at least this often (expiry, finis
 class EventSink(Protocol):
     """Where a camera's events go (the outputs stage); called on the inference thread, must not block."""
 
-    needs_images: bool  # events should carry their object's best frame (snapshots, image captioners)
+    @property
+    def needs_images(self) -> bool:
+        """Events should carry their object's best frame (snapshots, image captioners)."""
 
     def emit(self, camera: CameraConfig, events: list[Event]) -> None: ...
 

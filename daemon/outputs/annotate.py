@@ -81,7 +81,7 @@ def _draw_rules(canvas: np.ndarray, zones: Sequence[ZoneConfig], lines: Sequence
 
 
 def _pixel(point: np.ndarray) -> tuple[int, int]:
-    return int(round(point[0])), int(round(point[1]))
+    return int(np.rint(point[0])), int(np.rint(point[1]))
 
 
 def _caption(canvas: np.ndarray, caption: str) -> None:

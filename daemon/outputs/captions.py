@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,7 +32,7 @@ from daemon.core.images import crop
 from daemon.core.redact import redact_text
 from daemon.outputs.snapshots import SnapshotWriter
 from daemon.service.metrics import Metrics
-from plugins.interfaces import CaptionError, CaptionRequest, Captioner
+from plugins.interfaces import Captioner, CaptionError, CaptionRequest
 from plugins.registry import load_captioner
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ class CaptionStage:
     """All captioners in use. ``attach`` and ``request`` are called on the inference thread and never block."""
 
     def __init__(self, config: CaptionsConfig, names: dict[int, str], metrics: Metrics,
-                 publish: Callable[[list[CaptionEvent]], None], snapshots: SnapshotWriter | None = None) -> None:
+                 publish: Callable[[Sequence[CaptionEvent]], None], snapshots: SnapshotWriter | None = None) -> None:
         self.config = config
         self.names = names
         self.metrics = metrics

@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from daemon.outputs.annotate import annotate, encode_jpeg
-from daemon.core.events import iso_utc
 from daemon.analytics.rules import CameraRules
+from daemon.core.events import iso_utc
 from daemon.core.types import Detections, Frame
+from daemon.outputs.annotate import annotate, encode_jpeg
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
@@ -110,7 +111,7 @@ class RedisPublisher:
             self._update_spool_metrics()
         self._thread.start()
 
-    def submit(self, events: list[Publishable]) -> None:
+    def submit(self, events: Sequence[Publishable]) -> None:
         """Queue events for publishing; never blocks. Called from the inference thread."""
         if not events:
             return
@@ -172,14 +173,15 @@ class RedisPublisher:
 
     def _publish_next(self) -> bool:
         """Send the next batch: spooled events first. False when Redis failed."""
-        if self._spool_pending():
+        spool = self.spool
+        if spool is not None and spool.pending > 0:
             if len(self._queue) >= self.config.queue_size // 2:
                 self._spill_queue()  # a long replay: keep memory small, order is kept (spool tail is newest)
-            batch = self.spool.read(self.config.batch_size)
+            batch = spool.read(self.config.batch_size)
             wire = [WireEvent.from_json(record) for record in batch.records]
             if not self._send(wire):
                 return False
-            self.spool.commit(batch)
+            spool.commit(batch)
             self.replayed += len(wire)
             self._update_spool_metrics()
             self.metrics.events_replayed.inc(len(wire))

@@ -104,15 +104,18 @@ class SnapshotWriter:
 
     def _render(self, event: Event, caption: str | None) -> bytes:
         best = event.best_frame
+        if best is None:
+            raise ValueError("no best frame to render")  # requests are only queued for events with one
         # The event's object is drawn last, so overlapping boxes never hide its label.
         others = [row for row in range(len(best.detections)) if row != best.row]
         detections = best.detections[np.array([*others, best.row], dtype=np.int64)]
-        header = f"{event.camera} {event.type} #{event.track_id} {event.label} {event.best_confidence:.2f} {iso_utc(event.at)}"
+        header = (f"{event.camera} {event.type} #{event.track_id} {event.label} {event.best_confidence:.2f} "
+                  f"{iso_utc(event.at)}")
         text = f"{header}\n{caption}" if caption else header
         return encode_jpeg(annotate(best.image, detections, self.names, text), self.config.jpeg_quality)
 
     def _store(self, reference: dict, jpeg: bytes) -> None:
-        if reference["store"] == "redis":
+        if self._client is not None:  # store: redis
             self._client.set(reference["key"], jpeg, ex=self.config.ttl_s)
             return
         path = Path(reference["path"])

@@ -19,6 +19,7 @@ One thread owns a Spool (the publisher's); it is not thread-safe.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import fcntl
 import json
@@ -30,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +86,12 @@ class Spool:
         self.fsync_interval_s = fsync_interval_s
         self._on_drop = on_drop or (lambda reason, count: None)
         self._segments: deque[_Segment] = deque()
-        self._writer = None
+        self._writer: BinaryIO | None = None
         self._last_fsync = time.monotonic()
         self._cursor: tuple[int, int] = (0, 0)  # (segment number, byte offset) of the next record to read
         self._head_consumed = 0  # records before the cursor in the head segment
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.directory / "lock", "a")
+        self._lock = open(self.directory / "lock", "a")  # noqa: SIM115 (held, locked, for the spool's life)
         try:
             # Two daemons sharing a spool would interleave and replay each other's events.
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -109,7 +111,7 @@ class Spool:
     def bytes(self) -> int:
         return sum(segment.size for segment in self._segments)
 
-    def append(self, payloads: list[bytes]) -> None:
+    def append(self, payloads: list[builtins.bytes]) -> None:
         """Append records durably (per the fsync policy); drop the oldest when the cap is reached."""
         if not payloads:
             return
@@ -118,17 +120,18 @@ class Spool:
             if len(line) + len(HEADER) > self.max_bytes:
                 self._drop("spool_full", 1)
                 continue
-            active = self._segments[-1] if self._segments else None
-            if active is None or self._writer is None or active.size + len(line) > self.segment_bytes:
-                active = self._roll()
+            active, writer = (self._segments[-1] if self._segments else None), self._writer
+            if active is None or writer is None or active.size + len(line) > self.segment_bytes:
+                active, writer = self._roll()
             while self.bytes + len(line) > self.max_bytes and len(self._segments) > 1:
                 self._drop_oldest_segment()
-            self._writer.write(line)
+            writer.write(line)
             active.size += len(line)
             active.records += 1
             if self.fsync == "always":
                 self._sync_writer()
-        self._writer.flush()  # into the page cache: a SIGKILLed daemon loses nothing from here on
+        if self._writer is not None:  # into the page cache: a SIGKILLed daemon loses nothing from here on
+            self._writer.flush()
         if self.fsync == "batch" or (
             self.fsync == "interval" and time.monotonic() - self._last_fsync >= self.fsync_interval_s
         ):
@@ -140,7 +143,7 @@ class Spool:
         if self._writer is not None:
             self._writer.flush()
         while self._segments:
-            records: list[bytes] = []
+            records: list[builtins.bytes] = []
             number, offset = self._cursor
             with open(self._segments[0].path, "rb") as handle:
                 handle.seek(offset)
@@ -256,14 +259,14 @@ class Spool:
         self._head_consumed = sum(1 for line in data[len(HEADER):].splitlines(keepends=True)
                                   if decode_line(line) is not None)
 
-    def _roll(self) -> _Segment:
+    def _roll(self) -> tuple[_Segment, BinaryIO]:
         if self._writer is not None:
             self._sync_writer()
             self._writer.close()
         number = self._segments[-1].number + 1 if self._segments else self._cursor[0] + 1
         path = self.directory / f"seg-{number:012d}.log"
-        self._writer = open(path, "ab")
-        self._writer.write(HEADER)
+        self._writer = writer = open(path, "ab")  # noqa: SIM115 (the open segment, closed when it rolls)
+        writer.write(HEADER)
         segment = _Segment(number, path, len(HEADER), 0)
         if not self._segments:
             self._cursor = (number, len(HEADER))
@@ -271,7 +274,7 @@ class Spool:
             self._write_cursor()
         self._segments.append(segment)
         _fsync_directory(self.directory)
-        return segment
+        return segment, writer
 
     def _drop_oldest_segment(self) -> None:
         oldest = self._segments[0]
@@ -314,6 +317,8 @@ class Spool:
         os.replace(temporary, self.directory / "cursor")
 
     def _sync_writer(self) -> None:
+        if self._writer is None:
+            return
         self._writer.flush()
         if self.fsync != "never":
             os.fsync(self._writer.fileno())

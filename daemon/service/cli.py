@@ -90,7 +90,6 @@ def _export(args: argparse.Namespace) -> int:
 
     setup_logging()
     from plugins.detectors.ultralytics_detector import export_model
-
     from plugins.interfaces import PluginError
 
     try:

@@ -112,7 +112,8 @@ class Daemon:
         self.publisher.stop()
         if self.http is not None:
             self.http.stop()
-        produced = (self.worker.events_produced if self.worker else 0) + (self.captions.published if self.captions else 0)
+        produced = ((self.worker.events_produced if self.worker else 0)
+                    + (self.captions.published if self.captions else 0))
         log.info("stopped: %d event(s) produced, %d published (%d replayed from the spool), %d left in the spool",
                  produced, self.publisher.published, self.publisher.replayed,
                  self.publisher.spool.pending if self.publisher.spool else 0)

@@ -1,5 +1,6 @@
 """GStreamer import and one-time initialisation, shared by every module that builds pipelines."""
 
+import contextlib
 import ctypes
 
 import gi
@@ -8,10 +9,8 @@ import gi
 # and take over C++ exception unwinding in libraries loaded later: OpenVINO then crashes (SIGSEGV) on an
 # exception it throws and catches itself while probing devices. Loading GCC's unwinder globally first keeps
 # exceptions on the unwinder they were built for.
-try:
+with contextlib.suppress(OSError):  # not a glibc/GCC system: nothing to protect
     ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
-except OSError:  # not a glibc/GCC system: nothing to protect
-    pass
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstVideo", "1.0")

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from daemon.config.models import CameraConfig
 from daemon.core.types import Frame, YuvImage
 from daemon.sources.gst import GLib, Gst, GstVideo
-from daemon.sources.supervisor import MessageKind, RunFailed, RunMessage, is_live
+from daemon.sources.supervisor import MessageKind, RunMessage, RunStartError, is_live
 
 TEST_PATTERNS = {"smpte", "ball", "snow", "black", "white", "red", "green", "blue", "checkers-8", "gamut"}
 
@@ -59,17 +59,18 @@ class GstPipelineRun:
         try:
             self._pipeline = self._build()
         except (GLib.Error, ValueError) as error:
-            raise RunFailed(f"cannot build the pipeline: {error}", broken=True, quiet=True) from None
+            raise RunStartError(f"cannot build the pipeline: {error}", broken=True, quiet=True) from None
         missing = self._missing_file()
         if missing:
-            raise RunFailed(missing, quiet=True)
+            raise RunStartError(missing, quiet=True)
         self._bus = self._pipeline.get_bus()
         if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             message = self._bus.timed_pop_filtered(0, Gst.MessageType.ERROR)
-            raise RunFailed(_message_text(message) if message else "the pipeline refused to start")
+            raise RunStartError(_message_text(message) if message else "the pipeline refused to start")
 
     def poll(self, timeout_s: float) -> RunMessage | None:
-        assert self._bus is not None
+        if self._bus is None:
+            raise RuntimeError("poll() before start()")
         mask = Gst.MessageType.ERROR | Gst.MessageType.EOS | Gst.MessageType.WARNING
         message = self._bus.timed_pop_filtered(int(timeout_s * Gst.SECOND), mask)
         self._collect_rate_stats()
@@ -81,7 +82,8 @@ class GstPipelineRun:
         return RunMessage(kind, _message_text(message))
 
     def rewind(self) -> bool:
-        assert self._pipeline is not None
+        if self._pipeline is None:
+            return False
         return bool(self._pipeline.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT, 0))
 
     def close(self) -> None:

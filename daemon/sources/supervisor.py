@@ -59,7 +59,7 @@ class RunMessage:
     text: str = ""  # unredacted: the supervisor redacts before it keeps or logs it
 
 
-class RunFailed(Exception):
+class RunStartError(Exception):
     """A run could not start. ``broken``: retrying cannot help; ``quiet``: record the reason, do not log it
     (the supervisor logs the outcome)."""
 
@@ -73,7 +73,7 @@ class PipelineRun(Protocol):
     """One attempt at running a camera's pipeline; it hands frames over on its own threads."""
 
     def start(self) -> None:
-        """Build and start the pipeline; RunFailed when it cannot."""
+        """Build and start the pipeline; RunStartError when it cannot."""
 
     def poll(self, timeout_s: float) -> RunMessage | None:
         """The next error, warning or end of stream, waiting up to ``timeout_s``; None when none came."""
@@ -253,7 +253,7 @@ class CameraSupervisor:
         started = time.monotonic()  # a frame after this is this run's; the age keeps growing across runs
         try:
             run.start()
-        except RunFailed as failure:
+        except RunStartError as failure:
             if failure.quiet:
                 self._record_error(str(failure))
             else:
