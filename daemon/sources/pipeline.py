@@ -64,6 +64,8 @@ class GstPipelineRun:
         if missing:
             raise RunStartError(missing, quiet=True)
         self._bus = self._pipeline.get_bus()
+        if self._bus is None:
+            raise RunStartError("the pipeline has no bus (out of file descriptors?)")
         if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             message = self._bus.timed_pop_filtered(0, Gst.MessageType.ERROR)
             raise RunStartError(_message_text(message) if message else "the pipeline refused to start")

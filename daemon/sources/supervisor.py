@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,12 @@ log = logging.getLogger(__name__)
 # A run that streamed this long shows the camera healthy again: its next failure backs off from the start.
 STABLE_STREAM_S = 10.0
 POLL_S = 0.2  # how long one poll of a run waits for a message, hence the watchdog's resolution
+# While in backoff, a camera whose server is unreachable is probed this often with a bare TCP connect (no
+# pipeline, no RTSP session), and rebuilt as soon as it answers, so a returning camera does not wait out a
+# long backoff; a camera that answers but still fails keeps its backoff, so it is never hammered.
+PROBE_INTERVAL_S = 0.5
+PROBE_TIMEOUT_S = 0.3
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 
 
 class CameraState(enum.StrEnum):
@@ -93,6 +100,27 @@ class _RunResult:
 
 def is_live(url: str) -> bool:
     return urlsplit(url).scheme.lower() not in ("file",)
+
+
+def probe_address(url: str) -> tuple[str, int] | None:
+    """Where a network camera listens, for the reachability probe; None for other sources."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return parts.hostname, port or DEFAULT_PORTS[scheme]
+
+
+def reachable(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
 
 
 class CameraSupervisor:
@@ -243,8 +271,28 @@ class CameraSupervisor:
             if self._on_reconnect is not None:
                 self._on_reconnect(self.camera_id)
             log.debug("camera %s: reconnecting in %.1f s", self.camera_id, wait)
-            if self._stop.wait(wait):
+            if self._wait_or_return(wait):
                 return
+
+    def _wait_or_return(self, wait: float) -> bool:
+        """Wait out the backoff, or less once an unreachable camera answers again; True when stopped."""
+        address = probe_address(self.config.url)
+        deadline = time.monotonic() + wait
+        was_unreachable = False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._stop.wait(min(PROBE_INTERVAL_S, remaining) if address else remaining):
+                return True
+            if address is None:
+                continue
+            if reachable(address):
+                if was_unreachable:
+                    log.debug("camera %s: answers again; reconnecting now", self.camera_id)
+                    return False
+            else:
+                was_unreachable = True
 
     def _run_once(self, run: PipelineRun) -> _RunResult:
         """Start one run and watch its frames and messages until it ends."""
@@ -262,8 +310,13 @@ class CameraSupervisor:
         first_frame = 0.0
         warning: str | None = None
         while not self._stop.is_set():
+            polled_at = time.monotonic()
             message = run.poll(POLL_S)
             now = time.monotonic()
+            if message is None and now - polled_at < POLL_S / 2:
+                # A run whose bus cannot wait (no file descriptor left, say) must not spin this thread.
+                self._stop.wait(POLL_S - (now - polled_at))
+                now = time.monotonic()
             last_frame = self._last_frame_monotonic
             if last_frame > started and not first_frame:
                 first_frame = last_frame
