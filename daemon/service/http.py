@@ -1,16 +1,20 @@
 """The HTTP endpoints: /metrics, /healthz, /readyz, /cameras, /cameras/{id}/latest.jpg and
-/cameras/{id}/preview.mjpg. One thread per connection, loopback by default."""
+/cameras/{id}/preview.mjpg, loopback by default. Connections are bounded (see ``_Server``)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import selectors
 import socket
-import sys
+import socketserver
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from daemon.outputs.preview import PreviewStore
 from daemon.service.metrics import Metrics
@@ -20,6 +24,10 @@ log = logging.getLogger(__name__)
 MJPEG_BOUNDARY = "argusd-frame"
 PREVIEW_KEEPALIVE_S = 5.0  # a stalled camera's last frame is re-sent this often, so dead viewers are noticed
 CLIENT_TIMEOUT_S = 10.0  # a viewer that stops reading is dropped after this long, freeing its slot
+REQUEST_TIMEOUT_S = 5.0  # a request must arrive whole within this long of connecting
+MAX_WAITING = 256  # open connections whose request has not arrived; the oldest is closed beyond this
+MAX_REQUEST_BYTES = 16384  # a request line and headers larger than this are handed over (and refused) as they are
+REQUEST_WORKERS = 16  # requests served at once, beyond the preview viewers; more get 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,35 +41,153 @@ class Endpoints:
     preview_clients: int  # most simultaneous MJPEG viewers
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    server_address: tuple[str, int] | tuple[str, int, int, int]  # an AF_INET or AF_INET6 socket's getsockname()
+class _Server(socketserver.TCPServer):
+    """Bounded connections: requests are read whole by one selector thread before a handler thread sees them.
 
-    def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+    A client that connects and sends nothing, or drips its request, costs a file descriptor in the selector,
+    never a thread; it is closed after ``REQUEST_TIMEOUT_S``, and when ``MAX_WAITING`` such connections are
+    open the oldest is closed to make room, so a health check always gets through. A complete request gets
+    a handler thread, at most ``workers`` at once; beyond that it is answered 503 at once.
+    """
+
+    allow_reuse_address = True
+
+    def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler], workers: int) -> None:
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), handler)
+        self._workers = threading.BoundedSemaphore(workers)
+        self._waiting: dict[socket.socket, _Waiting] = {}  # insertion order: oldest first
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self.socket, selectors.EVENT_READ)
+        self._stopping = threading.Event()
 
-    def handle_error(self, request: object, client_address: tuple) -> None:
-        # A viewer closing its connection mid-reply is routine; anything else is a bug worth a traceback,
-        # in the log rather than on stderr.
-        error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)):
-            log.debug("http: client %s went away: %s", client_address[0], error)
-        else:
-            # socketserver calls handle_error from inside its except block, so the traceback is there to log
-            log.exception("http: error while serving %s", client_address[0])  # noqa: LOG004
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        while not self._stopping.is_set():
+            for key, _ in self._selector.select(timeout=poll_interval):
+                if key.fileobj is self.socket:
+                    self._accept()
+                else:
+                    self._read(key.fileobj)  # type: ignore[arg-type]
+            self._expire()
+        for connection in list(self._waiting):
+            self._close(connection)
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+
+    def server_close(self) -> None:
+        self._selector.close()
+        super().server_close()
+
+    def _accept(self) -> None:
+        try:
+            connection, address = self.socket.accept()
+        except OSError:  # out of file descriptors, or the client already gave up
+            self._evict_oldest()
+            return
+        if len(self._waiting) >= MAX_WAITING:
+            self._evict_oldest()
+        connection.setblocking(False)
+        self._waiting[connection] = _Waiting(address, time.monotonic() + REQUEST_TIMEOUT_S)
+        self._selector.register(connection, selectors.EVENT_READ)
+
+    def _read(self, connection: socket.socket) -> None:
+        waiting = self._waiting[connection]
+        try:
+            chunk = connection.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._close(connection)
+            return
+        waiting.data += chunk
+        if b"\r\n\r\n" not in waiting.data and len(waiting.data) < MAX_REQUEST_BYTES:
+            return
+        self._selector.unregister(connection)
+        del self._waiting[connection]
+        connection.setblocking(True)
+        if not self._workers.acquire(blocking=False):
+            _answer_busy(connection)
+            return
+        threading.Thread(target=self._handle, args=(connection, waiting), name="http-request", daemon=True).start()
+
+    def _handle(self, connection: socket.socket, waiting: _Waiting) -> None:
+        try:
+            self.RequestHandlerClass(_Prefetched(connection, waiting.data), waiting.address, self)  # type: ignore[arg-type]
+        except (ConnectionError, TimeoutError) as error:  # a viewer closing mid-reply is routine
+            log.debug("http: client %s went away: %s", waiting.address[0], error)
+        except Exception:
+            log.exception("http: error while serving %s", waiting.address[0])
+        finally:
+            connection.close()
+            self._workers.release()
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for connection in [c for c, w in self._waiting.items() if w.deadline < now]:
+            self._close(connection)
+
+    def _evict_oldest(self) -> None:
+        if self._waiting:
+            self._close(next(iter(self._waiting)))
+
+    def _close(self, connection: socket.socket) -> None:
+        self._waiting.pop(connection, None)
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(connection)
+        connection.close()
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A connection whose request has not fully arrived."""
+
+    address: tuple
+    deadline: float  # time.monotonic() by which the request must be complete
+    data: bytes = b""
+
+
+class _Prefetched:
+    """The connection as the request handler sees it: its request already read, the socket for replies."""
+
+    def __init__(self, connection: socket.socket, request: bytes) -> None:
+        self._connection = connection
+        self._request = request
+
+    def makefile(self, *_args: object) -> io.BytesIO:
+        """The request's reader (replies go straight to the socket: handlers write unbuffered)."""
+        return io.BytesIO(self._request)
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._connection.settimeout(timeout)
+
+    def setsockopt(self, *args: int) -> None:
+        self._connection.setsockopt(*args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._connection, name)
+
+
+def _answer_busy(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        connection.settimeout(1.0)
+        connection.sendall(b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 27\r\nConnection: close\r\n\r\n{\"error\": \"server is busy\"}\n")
+    connection.close()
 
 
 class HttpServer:
     def __init__(self, host: str, port: int, endpoints: Endpoints) -> None:
         handler = _make_handler(endpoints, threading.BoundedSemaphore(max(1, endpoints.preview_clients)))
-        self._server = _Server(host, port, handler)
+        self._server = _Server(host, port, handler, REQUEST_WORKERS + endpoints.preview_clients)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property
     def address(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"{host}:{port}"
 
     def start(self) -> None:
@@ -71,6 +197,7 @@ class HttpServer:
     def stop(self) -> None:
         if self._thread.is_alive():
             self._server.shutdown()
+            self._thread.join(5)
         self._server.server_close()
 
 
