@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import DETECTOR, free_port, require_asset
+from tests.support.assets import DETECTOR, free_port, require_asset
 from daemon.service.daemon import Daemon
 from daemon.inference.batcher import FreshestFrameBatcher
 from daemon.config.models import BatchConfig, CameraConfig, Config, DetectorConfig, HttpConfig, RedisConfig

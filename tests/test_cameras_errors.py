@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from camera_harness import Recorder, RtspServer, camera, largest_gap, wait_until
-from conftest import free_port
+from tests.support.assets import free_port
+from tests.support.cameras import Recorder, RtspServer, camera, largest_gap, wait_until
 
 from daemon.config.models import CameraConfig
 from daemon.sources.camera import CameraState

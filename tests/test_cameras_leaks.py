@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from camera_harness import Recorder, RtspServer, camera, wait_until
+from tests.support.cameras import Recorder, RtspServer, camera, wait_until
 
 from daemon.sources.camera import CameraSource, CameraState
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from camera_harness import Recorder, RtspServer, camera, wait_until
+from tests.support.cameras import Recorder, RtspServer, camera, wait_until
 
 from daemon.sources.camera import CameraState
 

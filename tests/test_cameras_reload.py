@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from camera_harness import Recorder, RtspServer, largest_gap, wait_until
-from conftest import BIKES, DETECTOR, argusd_command, free_port, require_asset
+from tests.support.assets import BIKES, DETECTOR, argusd_command, free_port, require_asset
+from tests.support.cameras import Recorder, RtspServer, largest_gap, wait_until
 
 from daemon.service.daemon import Daemon
 from daemon.config.models import load_config

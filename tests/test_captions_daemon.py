@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import redis
 import yaml
-from conftest import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
 
 SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
 CAPTIONED = ("new", "zone_enter", "line_cross", "end")

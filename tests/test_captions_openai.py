@@ -10,8 +10,8 @@ import time
 import cv2
 import numpy as np
 import pytest
-from captions_support import event
-from conftest import free_port
+from tests.support.assets import free_port
+from tests.support.captions import event
 
 from daemon.config.models import CaptionerConfig
 from plugins.interfaces import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner

@@ -12,9 +12,9 @@ import cv2
 import jsonschema
 import numpy as np
 import pytest
-from captions_support import NAMES, NOW, best_frame, event
-from conftest import REPO, free_port
-from events_support import wait_for
+from tests.support.assets import REPO, free_port
+from tests.support.captions import NAMES, NOW, best_frame, event
+from tests.support.events import wait_for
 
 from daemon.outputs.captions import CaptionStage
 from daemon.config.models import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import argusd_command
+from tests.support.assets import argusd_command
 from daemon.config.models import load_config
 
 VALID = """

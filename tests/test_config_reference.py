@@ -1,6 +1,6 @@
 """docs/config.md documents every config key and is current."""
 
-from conftest import REPO
+from tests.support.assets import REPO
 from daemon.config.models import Config
 from daemon.config.reference import render
 

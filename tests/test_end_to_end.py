@@ -14,7 +14,7 @@ import jsonschema
 import redis
 import yaml
 
-from conftest import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
 
 SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
 

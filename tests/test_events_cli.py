@@ -7,8 +7,9 @@ import subprocess
 import time
 
 import redis
-from conftest import REPO, RedisServer, argusd_command
-from events_support import synthetic_events, wait_for
+from tests.support.assets import REPO, argusd_command
+from tests.support.events import synthetic_events, wait_for
+from tests.support.redis import RedisServer
 
 from daemon.config.models import RedisConfig, SpoolConfig
 from daemon.service.metrics import Metrics

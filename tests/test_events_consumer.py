@@ -6,8 +6,8 @@ import threading
 import time
 
 import redis
-from conftest import RedisServer
-from events_support import synthetic_events, wait_for
+from tests.support.events import synthetic_events, wait_for
+from tests.support.redis import RedisServer
 
 from daemon.config.models import RedisConfig, SpoolConfig
 from daemon.client.consumer import EventConsumer

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import jsonschema
 import redis
-from conftest import BIKES, DETECTOR, REPO, RedisServer, argusd_command, free_port, require_asset
-from events_support import shutdown_saving, stream_event_ids, wait_for
+from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.events import wait_for
+from tests.support.redis import RedisServer, shutdown_saving, stream_event_ids
 
 from daemon.outputs.spool import decode_line
 

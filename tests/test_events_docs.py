@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO
+from tests.support.assets import REPO
 
 from daemon.config.models import RedisConfig, SnapshotConfig, SpoolConfig
 from daemon.service.metrics import Metrics

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from conftest import RedisServer
-from events_support import first_occurrences, shutdown_saving, stream_event_ids, synthetic_events, wait_for
+from tests.support.events import synthetic_events, wait_for
+from tests.support.redis import RedisServer, first_occurrences, shutdown_saving, stream_event_ids
 
 from daemon.config.models import RedisConfig, SpoolConfig
 from daemon.service.metrics import Metrics

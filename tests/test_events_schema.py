@@ -7,7 +7,7 @@ import json
 import jsonschema
 import numpy as np
 import pytest
-from conftest import REPO
+from tests.support.assets import REPO
 
 from daemon.analytics.lifecycle import SCHEMA_VERSION, ObjectLifecycle
 from daemon.core.types import Detections

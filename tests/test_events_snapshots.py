@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import redis
-from conftest import RedisServer
-from events_support import synthetic_events, wait_for
+from tests.support.events import synthetic_events, wait_for
+from tests.support.redis import RedisServer
 
 from daemon.config.models import RedisConfig, SnapshotConfig
 from daemon.analytics.lifecycle import BestFrame

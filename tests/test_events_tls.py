@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import free_port
-from events_support import synthetic_events, wait_for
+from tests.support.assets import free_port
+from tests.support.events import synthetic_events, wait_for
 
 from daemon.config.models import RedisConfig, SpoolConfig
 from daemon.service.metrics import Metrics

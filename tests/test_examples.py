@@ -1,6 +1,6 @@
 """The shipped example configuration stays valid."""
 
-from conftest import REPO
+from tests.support.assets import REPO
 from daemon.config.models import load_config
 
 

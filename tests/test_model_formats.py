@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ASSETS, argusd_command, free_port, require_asset
+from tests.support.assets import ASSETS, argusd_command, free_port, require_asset
 from daemon.config.models import DetectorConfig
 from plugins.interfaces import PluginError, load_detector
 from daemon.core.types import Detections

@@ -25,7 +25,7 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
 
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
 DASHBOARD = REPO / "config" / "grafana" / "dashboards" / "argusd-overview.json"

@@ -20,7 +20,7 @@ import pytest
 import redis
 import yaml
 
-from conftest import DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.assets import DETECTOR, REPO, argusd_command, free_port, require_asset
 from daemon.service.notify import SystemdNotifier
 
 

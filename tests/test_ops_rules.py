@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import REPO
+from tests.support.assets import REPO
 
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
 GRAFANA_DIR = REPO / "config" / "grafana"

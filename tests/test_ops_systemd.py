@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from tests.support.assets import REPO
 
 UNIT = REPO / "systemd" / "argusd.service"
 INSTALLED_BINARY = "/opt/argusd/.venv/bin/argusd"

@@ -12,8 +12,8 @@ import pytest
 import redis
 import yaml
 
-import scenes
-from conftest import DETECTOR, argusd_command, free_port, require_asset
+from tests.support import scenes
+from tests.support.assets import DETECTOR, argusd_command, free_port, require_asset
 
 GROUND = 262  # y of the walkers' feet, pixels
 MIDDLE_LINE = {"name": "door", "points": [[0.5, 0.0], [0.5, 1.0]], "a_to_b": "in", "b_to_a": "out"}

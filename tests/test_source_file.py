@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 
-from conftest import BIKES, require_asset
+from tests.support.assets import BIKES, require_asset
 from daemon.config.models import CameraConfig
 from daemon.sources.camera import CameraSource, CameraState
 from daemon.core.types import Frame
@@ -90,7 +90,7 @@ def test_file_source_matches_opencv_decode() -> None:
 def test_an_offline_file_hands_over_every_frame_at_the_consumers_pace_on_its_own_timeline(tmp_path) -> None:
     """`realtime: false`: a consumer slower than the clip loses nothing, is not taken for a stall, and the
     frames' times follow the clip (0.1 s apart at 10 fps) rather than the slow wall clock."""
-    import scenes  # a 2 s clip at 10 fps: 20 frames
+    from tests.support import scenes  # a 2 s clip at 10 fps: 20 frames
 
     clip = scenes.render([], 2.0, tmp_path / "empty-street.mp4")
     received: list[Frame] = []

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from conftest import ASSETS, BIKES, require_asset
+from tests.support.assets import ASSETS, BIKES, require_asset
 
 FPS = 10
 PERSON_HEIGHT = 180  # pixels, in the 640x272 frame

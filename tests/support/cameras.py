@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from conftest import REPO, free_port
+from tests.support.assets import REPO, free_port
 
 from daemon.config.models import CameraConfig
 from daemon.sources.camera import CameraSource, CameraState
