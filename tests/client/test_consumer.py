@@ -6,7 +6,8 @@ import threading
 import time
 
 import redis
-from tests.support.events import synthetic_events, wait_for
+from tests.support.events import synthetic_events
+from tests.support.polling import wait_for
 from tests.support.redis import RedisServer
 
 from daemon.config.models import RedisConfig, SpoolConfig
@@ -36,11 +37,14 @@ def test_a_group_sees_every_event_once_and_claims_what_a_dead_consumer_left(
     producer = threading.Thread(target=produce)
     producer.start()
     seen: list[str] = []
-    deadline = time.monotonic() + 20
-    while (producer.is_alive() or len(seen) < len(produced)) and time.monotonic() < deadline:
+
+    def consumed_everything() -> bool:
         events = reader.poll()
-        seen += [e.event_id for e in events]
+        seen.extend(e.event_id for e in events)
         reader.ack(events)
+        return not producer.is_alive() and len(seen) >= len(produced)
+
+    wait_for(consumed_everything, 20, "every produced event", interval=0)
     producer.join()
     assert len(produced) == 300
     assert seen == produced  # every event, once, in order

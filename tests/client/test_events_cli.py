@@ -8,7 +8,8 @@ import time
 
 import redis
 from tests.support.assets import REPO, argusd_command
-from tests.support.events import synthetic_events, wait_for
+from tests.support.events import synthetic_events
+from tests.support.polling import wait_for
 from tests.support.redis import RedisServer
 
 from daemon.config.models import RedisConfig, SpoolConfig

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tests.support.assets import REPO, free_port
 from tests.support.captions import NAMES, NOW, best_frame, event
-from tests.support.events import wait_for
+from tests.support.polling import wait_for
 
 from daemon.outputs.captions import CaptionStage
 from daemon.config.models import (

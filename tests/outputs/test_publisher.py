@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from tests.support.events import synthetic_events, wait_for
+from tests.support.events import synthetic_events
+from tests.support.polling import wait_for
 from tests.support.redis import RedisServer, first_occurrences, shutdown_saving, stream_event_ids
 
 from daemon.config.models import RedisConfig, SpoolConfig

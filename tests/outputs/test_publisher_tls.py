@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import redis
 from tests.support.assets import free_port
-from tests.support.events import synthetic_events, wait_for
+from tests.support.events import synthetic_events
+from tests.support.polling import wait_for
 
 from daemon.config.models import RedisConfig, SpoolConfig
 from daemon.service.metrics import Metrics
@@ -42,15 +42,7 @@ def tls_redis(tmp_path: Path):
          "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
          "--dir", str(tmp_path)], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     admin = redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(tmp_path / "ca.crt"))
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            admin.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    wait_for(admin.ping, 10, "the TLS redis-server to start", ignoring=(redis.ConnectionError,))
     admin.acl_setuser("argus", enabled=True, passwords=["+s3cret-pass"], keys=["argusd:*"],
                       commands=["+xadd", "+ping"])
     yield port, tmp_path / "ca.crt", admin

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import redis
-from tests.support.events import synthetic_events, wait_for
+from tests.support.events import synthetic_events
+from tests.support.polling import wait_for
 from tests.support.redis import RedisServer
 
 from daemon.config.models import RedisConfig, SnapshotConfig

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import redis
 from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
-from tests.support.events import wait_for
+from tests.support.polling import wait_for
 from tests.support.redis import RedisServer, shutdown_saving, stream_event_ids
 
 from daemon.outputs.spool import decode_line

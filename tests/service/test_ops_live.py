@@ -26,6 +26,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.polling import wait_for
 
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
 DASHBOARD = REPO / "config" / "grafana" / "dashboards" / "argusd-overview.json"
@@ -36,6 +37,7 @@ PREVIEW_CLIENTS = 2
 ZONE = [[0.0, 0.0], [0.3, 0.0], [0.3, 0.3], [0.0, 0.3]]  # on the pattern camera (a ball on black)
 LINE = [[0.05, 0.9], [0.95, 0.9]]
 RATE_INTERVAL = "15s"  # what the test substitutes for Grafana's $__rate_interval (scrapes every 1 s)
+NOT_YET = (OSError, ValueError)  # not listening yet, or a reply that does not parse yet: poll again
 
 
 @dataclass
@@ -57,19 +59,6 @@ def _get(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
-
-
-def _wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-        except (OSError, ValueError):
-            result = None
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +91,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
                 raise AssertionError(f"argusd exited with {process.returncode}:\n{running.log()}")
             return _get(running.url("/readyz"))[0] == 200
 
-        _wait_for(ready, 90, "the daemon to become ready")
+        wait_for(ready, 90, "the daemon to become ready", interval=0.25, ignoring=NOT_YET)
         yield running
     finally:
         process.terminate()
@@ -148,10 +137,13 @@ def prometheus(daemon: RunningDaemon, tmp_path_factory: pytest.TempPathFactory) 
             stdout=log_file, stderr=subprocess.STDOUT)
     server = RunningPrometheus(process, f"http://127.0.0.1:{port}")
     try:
-        _wait_for(lambda: _get(f"{server.base}/-/ready")[0] == 200, 30, "Prometheus to start")
+        wait_for(lambda: _get(f"{server.base}/-/ready")[0] == 200, 30, "Prometheus to start", interval=0.25,
+                 ignoring=NOT_YET)
         # Enough history for rates over RATE_INTERVAL, and at least one published event to rate.
-        _wait_for(lambda: server.query('up{job="argusd"} == 1'), 30, "the first scrape")
-        _wait_for(lambda: server.query("argusd_events_published_total > 0"), 90, "a published event")
+        wait_for(lambda: server.query('up{job="argusd"} == 1'), 30, "the first scrape", interval=0.25,
+                 ignoring=NOT_YET)
+        wait_for(lambda: server.query("argusd_events_published_total > 0"), 90, "a published event", interval=0.25,
+                 ignoring=NOT_YET)
         time.sleep(5)
         yield server
     finally:
@@ -315,7 +307,8 @@ def _gauge(daemon: RunningDaemon, name: str) -> float:
 
 
 def test_preview_viewers_are_bounded(daemon: RunningDaemon) -> None:
-    _wait_for(lambda: _gauge(daemon, "argusd_preview_clients") == 0, 15, "earlier viewers to be noticed gone")
+    wait_for(lambda: _gauge(daemon, "argusd_preview_clients") == 0, 15, "earlier viewers to be noticed gone",
+             interval=0.25, ignoring=NOT_YET)
     rejected_before = _gauge(daemon, "argusd_preview_rejected_total")
     viewers = [_open_preview(daemon, "bikes") for _ in range(PREVIEW_CLIENTS)]
     try:
@@ -326,7 +319,8 @@ def test_preview_viewers_are_bounded(daemon: RunningDaemon) -> None:
     finally:
         viewers.pop().close()
     # The server notices the closed viewer at its next frame and frees the slot for a new one.
-    _wait_for(lambda: _gauge(daemon, "argusd_preview_clients") == PREVIEW_CLIENTS - 1, 15, "the slot to free")
+    wait_for(lambda: _gauge(daemon, "argusd_preview_clients") == PREVIEW_CLIENTS - 1, 15, "the slot to free",
+             interval=0.25, ignoring=NOT_YET)
     with _open_preview(daemon, "pattern") as again:
         assert again.status == 200
     for viewer in viewers:

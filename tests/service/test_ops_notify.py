@@ -21,6 +21,7 @@ import redis
 import yaml
 
 from tests.support.assets import DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.polling import wait_for
 from daemon.service.notify import SystemdNotifier
 
 
@@ -55,13 +56,14 @@ class NotifySocket:
 
     def wait_for(self, prefix: str, after: int = 0, timeout: float = 30.0) -> int:
         """Index of the first message from ``after`` on that starts with ``prefix``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for index, (_, message) in enumerate(self.snapshot()[after:], after):
-                if message.startswith(prefix):
-                    return index
-            time.sleep(0.05)
-        raise AssertionError(f"no {prefix!r} within {timeout} s; got {[m for _, m in self.snapshot()]}")
+
+        def first_match() -> list[int]:
+            return [index for index, (_, message) in enumerate(self.snapshot()[after:], after)
+                    if message.startswith(prefix)][:1]
+
+        (index,) = wait_for(first_match, timeout, f"a {prefix!r} message",
+                            details=lambda: f"got {[m for _, m in self.snapshot()]}")
+        return index
 
     def count(self, message: str, start: int = 0, since: float = 0.0) -> int:
         return sum(1 for at, text in self.snapshot()[start:] if text == message and at >= since)
@@ -173,10 +175,8 @@ def test_blocked_main_loop_stops_watchdog_pings(notify_socket: NotifySocket, tmp
         resumed = time.monotonic()
         time.sleep(2)
         assert notify_socket.count("WATCHDOG=1", since=resumed) >= 2
-        deadline = time.monotonic() + 30
-        while _http_status(f"http://{address}/readyz") != 200:
-            assert time.monotonic() < deadline, "the reloaded test:// camera never made the daemon ready"
-            time.sleep(0.25)
+        wait_for(lambda: _http_status(f"http://{address}/readyz") == 200, 30,
+                 "the reloaded test:// camera to make the daemon ready", interval=0.25)
         body = json.loads(urllib.request.urlopen(f"http://{address}/readyz", timeout=5).read())
         assert body["checks"]["camera_streaming"] is True
 

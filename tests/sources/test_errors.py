@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from tests.support.assets import free_port
-from tests.support.cameras import Recorder, RtspServer, camera, largest_gap, wait_until
+from tests.support.cameras import Recorder, RtspServer, camera, largest_gap
+from tests.support.polling import wait_for
 
 from daemon.config.models import CameraConfig
 from daemon.sources.camera import CameraState
@@ -39,7 +40,8 @@ def test_bad_sources_each_fail_alone_while_the_good_camera_streams(server: RtspS
     for source in sources.values():
         source.start()
     try:
-        assert wait_until(lambda: sources["good"].state == CameraState.STREAMING, 10), sources["good"].status()
+        wait_for(lambda: sources["good"].state == CameraState.STREAMING, 10, "the good camera to stream",
+                 details=sources["good"].status)
         started = time.monotonic()
         time.sleep(4.0)  # several reconnect attempts of the live ones
         expected = {
@@ -78,11 +80,13 @@ def test_credentials_never_reach_errors_status_or_logs(caplog: pytest.LogCapture
         sources = (right, wrong, pasted)
         for source in sources:
             source.start()
-        assert wait_until(lambda: right.state == CameraState.STREAMING, 10), right.status()
-        assert wait_until(lambda: wrong.last_error is not None and pasted.last_error is not None, 10)
+        wait_for(lambda: right.state == CameraState.STREAMING, 10, "the right credentials to stream",
+                 details=right.status)
+        wait_for(lambda: wrong.last_error is not None and pasted.last_error is not None, 10,
+                 "the wrong and the pasted credentials to fail")
         assert "Unauthorized" in wrong.last_error and wrong.state == CameraState.BACKOFF
         secured.kill()  # the right camera now logs its own disconnect and refused reconnects
-        assert wait_until(lambda: right.state == CameraState.BACKOFF, 5)
+        wait_for(lambda: right.state == CameraState.BACKOFF, 5, "the right camera to back off")
         for source in sources:
             source.stop()
         texts = [*(str(source.status()) for source in sources), caplog.text,
@@ -112,7 +116,7 @@ def test_file_without_loop_finishes(short_clip: Path) -> None:
     recorder = Recorder()
     source = recorder.source(camera("clip", short_clip.as_uri(), fps=20))
     source.start()
-    assert wait_until(lambda: source.state == CameraState.FINISHED, 10), source.status()
+    wait_for(lambda: source.state == CameraState.FINISHED, 10, "the clip to finish", details=source.status)
     assert 15 <= recorder.count("clip") <= 20
     assert source.done and source.reconnects == 0
     source.stop()
@@ -123,7 +127,7 @@ def test_file_with_loop_keeps_playing_without_reconnecting(short_clip: Path) -> 
     source = recorder.source(camera("clip", short_clip.as_uri(), fps=20, loop=True))
     source.start()
     try:
-        assert wait_until(lambda: recorder.count("clip") >= 50, 10), source.status()  # 2.5 plays of the clip
+        wait_for(lambda: recorder.count("clip") >= 50, 10, "2.5 plays of the clip", details=source.status)
         assert source.state == CameraState.STREAMING and source.reconnects == 0
         times = recorder.frame_times("clip")
         assert largest_gap(times, times[0], times[-1]) < 0.5  # the loop seam is seamless

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from tests.support.assets import BIKES, require_asset
+from tests.support.polling import wait_for
 from daemon.config.models import CameraConfig
 from daemon.sources.camera import CameraSource, CameraState
 from daemon.core.types import Frame
@@ -37,9 +38,8 @@ def _run_sources(configs: list[CameraConfig]) -> dict[str, list[Frame]]:
     sources = [CameraSource(c, keep) for c in configs]
     for source in sources:
         source.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not all(s.done for s in sources):
-        time.sleep(0.1)
+    wait_for(lambda: all(s.done for s in sources), 30, "every file to finish", interval=0.1,
+             details=lambda: [(s.camera_id, s.state, s.last_error) for s in sources])
     for source in sources:
         assert source.state == CameraState.FINISHED, (source.camera_id, source.state, source.last_error)
         source.stop()
@@ -102,9 +102,8 @@ def test_an_offline_file_hands_over_every_frame_at_the_consumers_pace_on_its_own
     config = CameraConfig(id="recording", url=f"file://{clip}", fps=10, realtime=False, watchdog_s=0.15)
     source = CameraSource(config, slow_consumer)
     source.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not source.done:
-        time.sleep(0.1)
+    wait_for(lambda: source.done, 30, "the file to finish", interval=0.1,
+             details=lambda: (source.state, source.last_error))
     assert source.state == CameraState.FINISHED and source.stalls == 0, (source.state, source.last_error)
     source.stop()
     assert [f.seq for f in received] == list(range(20))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-from tests.support.cameras import Recorder, RtspServer, camera, wait_until
+from tests.support.cameras import Recorder, RtspServer, camera
+from tests.support.polling import wait_for
 
 from daemon.sources.camera import CameraSource, CameraState
 
@@ -22,9 +23,9 @@ def process_usage() -> tuple[float, int, int]:
 def disconnect_cycles(server: RtspServer, source: CameraSource, count: int) -> None:
     for cycle in range(count):
         frames, reconnects = source.frames_delivered, source.reconnects
-        assert wait_until(lambda: source.frames_delivered > frames, 5), (cycle, source.status())
+        wait_for(lambda: source.frames_delivered > frames, 5, f"a frame in cycle {cycle}", details=source.status)
         server.drop_clients()  # the server closes the connection, as a rebooting camera does
-        assert wait_until(lambda: source.reconnects > reconnects, 5), (cycle, source.status())
+        wait_for(lambda: source.reconnects > reconnects, 5, f"the reconnect of cycle {cycle}", details=source.status)
 
 
 def test_100_disconnect_reconnect_cycles_do_not_leak() -> None:
@@ -34,12 +35,12 @@ def test_100_disconnect_reconnect_cycles_do_not_leak() -> None:
     source.start()
     try:
         disconnect_cycles(server, source, 10)  # warm-up: GStreamer's plugin and thread-pool caches fill
-        assert wait_until(lambda: source.state == CameraState.STREAMING, 5)
+        wait_for(lambda: source.state == CameraState.STREAMING, 5, "streaming after the warm-up")
         time.sleep(0.5)
         before = process_usage()
         started = time.monotonic()
         disconnect_cycles(server, source, CYCLES)
-        assert wait_until(lambda: source.state == CameraState.STREAMING, 5)
+        wait_for(lambda: source.state == CameraState.STREAMING, 5, "streaming after the cycles")
         time.sleep(0.5)
         after = process_usage()
         print(f"\n{CYCLES} cycles in {time.monotonic() - started:.1f} s: RSS {before[0]:.1f} -> {after[0]:.1f} MiB, "

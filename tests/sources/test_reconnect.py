@@ -7,7 +7,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tests.support.cameras import Recorder, RtspServer, camera, wait_until
+from tests.support.cameras import Recorder, RtspServer, camera
+from tests.support.polling import wait_for
 
 from daemon.sources.camera import CameraState
 
@@ -28,18 +29,19 @@ def test_server_killed_then_restarted_frames_flow_within_2s(server: RtspServer) 
     source = recorder.source(camera("cam", server.url))
     source.start()
     try:
-        assert wait_until(lambda: recorder.count("cam") >= 5, 10), source.status()
+        wait_for(lambda: recorder.count("cam") >= 5, 10, "five frames", details=source.status)
         server.kill()
-        assert wait_until(lambda: source.state == CameraState.BACKOFF, 5), source.status()
+        wait_for(lambda: source.state == CameraState.BACKOFF, 5, "backoff", details=source.status)
         assert "disconnected" in source.last_error or "Could not" in source.last_error
         time.sleep(2.0)  # down long enough for several refused reconnects
         frames_while_down = recorder.count("cam")
         server.start()
         back = time.monotonic()
-        assert wait_until(lambda: recorder.first_frame_after("cam", back), 5), source.status()
+        wait_for(lambda: recorder.first_frame_after("cam", back), 5, "a frame after the restart",
+                 details=source.status)
         recovered_in = recorder.first_frame_after("cam", back) - back
         assert recovered_in < 2.0, f"frames again after {recovered_in:.2f} s"
-        assert wait_until(lambda: source.state == CameraState.STREAMING, 1), source.status()
+        wait_for(lambda: source.state == CameraState.STREAMING, 1, "streaming", details=source.status)
         assert recorder.count("cam") > frames_while_down
         assert source.reconnects >= 2 and source.stalls == 0
     finally:
@@ -53,12 +55,13 @@ def test_server_hung_reported_stalled_then_recovers(server: RtspServer, recovery
     source = recorder.source(camera("cam", server.url, watchdog_s=WATCHDOG_S))
     source.start()
     try:
-        assert wait_until(lambda: source.state == CameraState.STREAMING, 10), source.status()
-        assert wait_until(lambda: recorder.count("cam") >= 5, 5)
+        wait_for(lambda: source.state == CameraState.STREAMING, 10, "streaming", details=source.status)
+        wait_for(lambda: recorder.count("cam") >= 5, 5, "five frames")
         server.pause()
         hung = time.monotonic()
         last_frame = recorder.frame_times("cam")[-1]
-        assert wait_until(lambda: recorder.first_state_after("cam", CameraState.STALLED, hung), WATCHDOG_S + 3)
+        wait_for(lambda: recorder.first_state_after("cam", CameraState.STALLED, hung), WATCHDOG_S + 3,
+                 "the stall to be reported")
         stalled_after = recorder.first_state_after("cam", CameraState.STALLED, hung) - last_frame
         assert stalled_after <= WATCHDOG_S + 1.0, f"stalled reported {stalled_after:.2f} s after the last frame"
         time.sleep(5.0)  # reconnect attempts against the hung server time out without an error...
@@ -71,10 +74,10 @@ def test_server_hung_reported_stalled_then_recovers(server: RtspServer, recovery
             server.kill()
             server.start()
         back = time.monotonic()
-        assert wait_until(lambda: source.state == CameraState.STREAMING, 10), source.status()
+        wait_for(lambda: source.state == CameraState.STREAMING, 10, "streaming again", details=source.status)
         assert recorder.first_frame_after("cam", back) is not None
         flowing = recorder.count("cam")
-        assert wait_until(lambda: recorder.count("cam") >= flowing + 3, 5)  # frames keep coming
+        wait_for(lambda: recorder.count("cam") >= flowing + 3, 5, "frames to keep coming")
     finally:
         source.stop()
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.support.assets import BIKES, DETECTOR, argusd_command, free_port, require_asset
-from tests.support.cameras import Recorder, RtspServer, largest_gap, wait_until
+from tests.support.cameras import Recorder, RtspServer, largest_gap
+from tests.support.polling import wait_for
 
 from daemon.service.daemon import Daemon
 from daemon.config.models import load_config
@@ -68,13 +69,14 @@ def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
     daemon.start()
     try:
         states = lambda: {c["id"]: c for c in daemon.camera_status()}  # noqa: E731
-        assert wait_until(lambda: states()["steady"]["frames_analysed"] > 2, 60), daemon.camera_status()
+        wait_for(lambda: states()["steady"]["frames_analysed"] > 2, 60, "the steady camera to be analysed",
+                 details=daemon.camera_status)
         started = time.monotonic()
 
         write_config(path, [steady, added], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
-        assert wait_until(lambda: recorder.count("added") >= 3, 10), daemon.camera_status()
-        assert wait_until(lambda: states()["added"]["frames_analysed"] > 0, 10)  # the worker serves it too
+        wait_for(lambda: recorder.count("added") >= 3, 10, "frames from the added camera", details=daemon.camera_status)
+        wait_for(lambda: states()["added"]["frames_analysed"] > 0, 10, "the worker to serve the added camera too")
 
         write_config(path, [steady], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
@@ -95,14 +97,16 @@ def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
 
         write_config(path, [steady, late], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
-        assert wait_until(lambda: states()["late"]["state"] == "failed", 5), states()["late"]
+        wait_for(lambda: states()["late"]["state"] == "failed", 5, "the late camera to fail",
+                 details=lambda: states()["late"])
         shutil.copy(require_asset(BIKES), late_file)
         daemon.reload()  # same config: the failed camera is retried
-        assert wait_until(lambda: recorder.count("late") >= 3, 10), states()["late"]
+        wait_for(lambda: recorder.count("late") >= 3, 10, "frames from the retried camera",
+                 details=lambda: states()["late"])
 
         ended = time.monotonic()
         analysed_before = states()["steady"]["frames_analysed"]
-        assert wait_until(lambda: states()["steady"]["frames_analysed"] > analysed_before, 10)
+        wait_for(lambda: states()["steady"]["frames_analysed"] > analysed_before, 10, "the steady camera to go on")
         gap = largest_gap(recorder.frame_times("steady"), started, ended)
         assert gap < ALLOWED_GAP_S, f"steady camera had a {gap:.2f} s gap during reloads"
         assert states()["steady"]["reconnects"] == 0
@@ -139,29 +143,28 @@ def test_sighup_to_the_running_daemon(server: RtspServer, tmp_path: Path, redis_
 
     sampler = threading.Thread(target=sample_steady_frame_age, daemon=True)
     try:
-        def steady_analysed() -> bool:
-            try:
-                return cameras_over_http(port)["steady"]["frames_analysed"] > 2
-            except (OSError, KeyError):  # not listening yet, or cameras not added yet
-                return False
-
-        assert wait_until(steady_analysed, 90, interval=0.5), log_path.read_text()
+        wait_for(lambda: cameras_over_http(port)["steady"]["frames_analysed"] > 2, 90,
+                 "the steady camera to be analysed", interval=0.5,
+                 ignoring=(OSError, KeyError),  # not listening yet, or cameras not added yet
+                 details=log_path.read_text)
         sampling.set()
         sampler.start()
 
         write_config(path, [steady, added], redis_url, stream_key, port)
         daemon.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: cameras_over_http(port).get("added", {}).get("frames_received", 0) >= 3, 15), \
-            log_path.read_text()
+        wait_for(lambda: cameras_over_http(port).get("added", {}).get("frames_received", 0) >= 3, 15,
+                 "frames from the added camera", details=log_path.read_text)
         time.sleep(1.0)  # both cameras analysed side by side for a while
 
         write_config(path, [steady], redis_url, stream_key, port)
         daemon.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: "added" not in cameras_over_http(port), 10), log_path.read_text()
+        wait_for(lambda: "added" not in cameras_over_http(port), 10, "the camera to be removed",
+                 details=log_path.read_text)
 
         path.write_text("cameras: [this is not: valid")
         daemon.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: "reload rejected" in log_path.read_text(), 10), log_path.read_text()
+        wait_for(lambda: "reload rejected" in log_path.read_text(), 10, "the reload to be rejected",
+                 details=log_path.read_text)
         time.sleep(1.0)
         sampling.clear()
         sampler.join(5)

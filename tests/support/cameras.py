@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.support.assets import REPO, free_port
@@ -104,15 +103,6 @@ def camera(camera_id: str, url: str, **overrides: object) -> CameraConfig:
                                    "backoff_initial_s": 0.2, "backoff_max_s": 1.0}
     settings.update(overrides)
     return CameraConfig(id=camera_id, url=url, **settings)
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def largest_gap(times: list[float], start: float, end: float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 
 from daemon.analytics.lifecycle import Event, iso_utc
 
@@ -20,10 +19,3 @@ def synthetic_events(count: int, camera: str = "cam1", kind: str = "new") -> lis
         for i in range(count)
     ]
 
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)

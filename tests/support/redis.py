@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 import redis
 
 from tests.support.assets import free_port
+from tests.support.polling import wait_for
 
 
 @pytest.fixture
@@ -50,14 +50,8 @@ class RedisServer:
              "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        wait_for(lambda: redis.Redis(port=self.port).ping(), 10, "redis-server to start",
+                 ignoring=(redis.ConnectionError,))
 
     def stop(self) -> None:
         if self.process is not None:
