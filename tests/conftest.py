@@ -1,4 +1,4 @@
-"""Shared test fixtures: real assets, real Redis (the machine's, or a private redis-server), free ports.
+"""Shared test fixtures: real assets, real Redis (the machine's, or a private redis-server), a real RTSP server.
 The fixtures live in tests.support and are registered here by importing them."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.redis import redis_server, redis_url, stream_key  # noqa: F401 (fixtures)
+from tests.support.rtsp import module_rtsp_server, rtsp_server  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(autouse=True)

@@ -6,32 +6,26 @@ import logging
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.support.assets import free_port
-from tests.support.cameras import Recorder, RtspServer, camera, largest_gap
+from tests.support.cameras import Recorder, camera, largest_gap
 from tests.support.polling import wait_for
+from tests.support.rtsp import RtspServer, serving
 
 from daemon.config.models import CameraConfig
 from daemon.sources.camera import CameraState
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RtspServer]:
-    server = RtspServer().start()
-    yield server
-    server.kill()
-
-
-def test_bad_sources_each_fail_alone_while_the_good_camera_streams(server: RtspServer, tmp_path: Path) -> None:
+def test_bad_sources_each_fail_alone_while_the_good_camera_streams(module_rtsp_server: RtspServer,
+                                                                   tmp_path: Path) -> None:
     random_bytes = tmp_path / "random.mp4"
     random_bytes.write_bytes(os.urandom(256 * 1024))
     recorder = Recorder()
     configs = [
-        camera("good", server.url),
-        camera("wrong-path", server.url.replace("/cam", "/no-such-path")),
+        camera("good", module_rtsp_server.url),
+        camera("wrong-path", module_rtsp_server.url.replace("/cam", "/no-such-path")),
         camera("refused", f"rtsp://127.0.0.1:{free_port()}/cam"),
         camera("random-bytes", random_bytes.as_uri()),
         camera("missing-file", (tmp_path / "missing.mp4").as_uri()),
@@ -68,8 +62,7 @@ def test_bad_sources_each_fail_alone_while_the_good_camera_streams(server: RtspS
 
 def test_credentials_never_reach_errors_status_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     password = "s3cr#t@pass"
-    secured = RtspServer("--credentials", f"viewer:{password}").start()
-    try:
+    with serving("--credentials", f"viewer:{password}") as secured:
         caplog.set_level(logging.DEBUG, logger="daemon")
         recorder = Recorder()
         quoted = password.replace("#", "%23").replace("@", "%40")
@@ -95,8 +88,6 @@ def test_credentials_never_reach_errors_status_or_logs(caplog: pytest.LogCapture
             for secret in (password, quoted, "wrongpass", "bad@word", "word@"):
                 assert secret not in text
         assert "rtsp://***@127.0.0.1" in caplog.text
-    finally:
-        secured.kill()
 
 
 @pytest.fixture(scope="module")

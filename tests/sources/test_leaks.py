@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import time
 
-from tests.support.cameras import Recorder, RtspServer, camera
+from tests.support.cameras import Recorder, camera
 from tests.support.polling import wait_for
+from tests.support.rtsp import RtspServer
 
 from daemon.sources.camera import CameraSource, CameraState
 
@@ -28,18 +29,17 @@ def disconnect_cycles(server: RtspServer, source: CameraSource, count: int) -> N
         wait_for(lambda: source.reconnects > reconnects, 5, f"the reconnect of cycle {cycle}", details=source.status)
 
 
-def test_100_disconnect_reconnect_cycles_do_not_leak() -> None:
-    server = RtspServer().start()
+def test_100_disconnect_reconnect_cycles_do_not_leak(rtsp_server: RtspServer) -> None:
     recorder = Recorder()
-    source = recorder.source(camera("cycled", server.url, backoff_initial_s=0.05, backoff_max_s=0.05))
+    source = recorder.source(camera("cycled", rtsp_server.url, backoff_initial_s=0.05, backoff_max_s=0.05))
     source.start()
     try:
-        disconnect_cycles(server, source, 10)  # warm-up: GStreamer's plugin and thread-pool caches fill
+        disconnect_cycles(rtsp_server, source, 10)  # warm-up: GStreamer's plugin and thread-pool caches fill
         wait_for(lambda: source.state == CameraState.STREAMING, 5, "streaming after the warm-up")
         time.sleep(0.5)
         before = process_usage()
         started = time.monotonic()
-        disconnect_cycles(server, source, CYCLES)
+        disconnect_cycles(rtsp_server, source, CYCLES)
         wait_for(lambda: source.state == CameraState.STREAMING, 5, "streaming after the cycles")
         time.sleep(0.5)
         after = process_usage()
@@ -51,4 +51,3 @@ def test_100_disconnect_reconnect_cycles_do_not_leak() -> None:
         assert source.reconnects >= CYCLES + 10 and source.stalls == 0
     finally:
         source.stop()
-        server.kill()

@@ -4,38 +4,29 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
 import pytest
-from tests.support.cameras import Recorder, RtspServer, camera
+from tests.support.cameras import Recorder, camera
 from tests.support.polling import wait_for
+from tests.support.rtsp import RtspServer
 
 from daemon.sources.camera import CameraState
 
 WATCHDOG_S = 2.0
 
 
-@pytest.fixture
-def server() -> Iterator[RtspServer]:
-    server = RtspServer().start()
-    yield server
-    if server.process is not None:
-        server.resume()  # a SIGSTOPped process must run again to die of SIGKILL promptly
-        server.kill()
-
-
-def test_server_killed_then_restarted_frames_flow_within_2s(server: RtspServer) -> None:
+def test_server_killed_then_restarted_frames_flow_within_2s(rtsp_server: RtspServer) -> None:
     recorder = Recorder()
-    source = recorder.source(camera("cam", server.url))
+    source = recorder.source(camera("cam", rtsp_server.url))
     source.start()
     try:
         wait_for(lambda: recorder.count("cam") >= 5, 10, "five frames", details=source.status)
-        server.kill()
+        rtsp_server.kill()
         wait_for(lambda: source.state == CameraState.BACKOFF, 5, "backoff", details=source.status)
         assert "disconnected" in source.last_error or "Could not" in source.last_error
         time.sleep(2.0)  # down long enough for several refused reconnects
         frames_while_down = recorder.count("cam")
-        server.start()
+        rtsp_server.start()
         back = time.monotonic()
         wait_for(lambda: recorder.first_frame_after("cam", back), 5, "a frame after the restart",
                  details=source.status)
@@ -50,14 +41,14 @@ def test_server_killed_then_restarted_frames_flow_within_2s(server: RtspServer) 
 
 
 @pytest.mark.parametrize("recovery", ["sigcont", "restart"])
-def test_server_hung_reported_stalled_then_recovers(server: RtspServer, recovery: str) -> None:
+def test_server_hung_reported_stalled_then_recovers(rtsp_server: RtspServer, recovery: str) -> None:
     recorder = Recorder()
-    source = recorder.source(camera("cam", server.url, watchdog_s=WATCHDOG_S))
+    source = recorder.source(camera("cam", rtsp_server.url, watchdog_s=WATCHDOG_S))
     source.start()
     try:
         wait_for(lambda: source.state == CameraState.STREAMING, 10, "streaming", details=source.status)
         wait_for(lambda: recorder.count("cam") >= 5, 5, "five frames")
-        server.pause()
+        rtsp_server.pause()
         hung = time.monotonic()
         last_frame = recorder.frame_times("cam")[-1]
         wait_for(lambda: recorder.first_state_after("cam", CameraState.STALLED, hung), WATCHDOG_S + 3,
@@ -68,11 +59,11 @@ def test_server_hung_reported_stalled_then_recovers(server: RtspServer, recovery
         assert source.state == CameraState.STALLED, source.status()  # ...so the stall stays reported
         assert source.stalls == 1 and "stalled" in source.last_error
         if recovery == "sigcont":
-            server.resume()
+            rtsp_server.resume()
         else:
-            server.resume()
-            server.kill()
-            server.start()
+            rtsp_server.resume()
+            rtsp_server.kill()
+            rtsp_server.start()
         back = time.monotonic()
         wait_for(lambda: source.state == CameraState.STREAMING, 10, "streaming again", details=source.status)
         assert recorder.first_frame_after("cam", back) is not None
@@ -82,11 +73,11 @@ def test_server_hung_reported_stalled_then_recovers(server: RtspServer, recovery
         source.stop()
 
 
-def test_hung_source_does_not_block_stop(server: RtspServer) -> None:
+def test_hung_source_does_not_block_stop(rtsp_server: RtspServer) -> None:
     """Stopping a camera whose server hangs mid-connection returns promptly (teardown never waits on it)."""
     recorder = Recorder()
-    server.pause()
-    source = recorder.source(camera("cam", server.url, start_timeout_s=30))
+    rtsp_server.pause()
+    source = recorder.source(camera("cam", rtsp_server.url, start_timeout_s=30))
     source.start()
     time.sleep(1.0)
     started = time.monotonic()
@@ -94,4 +85,4 @@ def test_hung_source_does_not_block_stop(server: RtspServer) -> None:
     assert time.monotonic() - started < 3.0
     assert source.state == CameraState.STOPPED
     assert recorder.count("cam") == 0
-    assert os.path.exists(f"/proc/{server.process.pid}")
+    assert os.path.exists(f"/proc/{rtsp_server.process.pid}")

@@ -10,14 +10,14 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from tests.support.assets import BIKES, DETECTOR, argusd_command, free_port, require_asset
-from tests.support.cameras import Recorder, RtspServer, largest_gap
+from tests.support.cameras import Recorder, largest_gap
 from tests.support.polling import wait_for
+from tests.support.rtsp import RtspServer
 
 from daemon.service.daemon import Daemon
 from daemon.config.models import load_config
@@ -25,13 +25,6 @@ from daemon.core.types import Frame
 
 STEADY_FPS = 4.0
 ALLOWED_GAP_S = 1 / STEADY_FPS + 1.0  # the steady camera's frame interval plus one second
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RtspServer]:
-    server = RtspServer().start()
-    yield server
-    server.kill()
 
 
 def steady_camera(url: str) -> dict:
@@ -48,11 +41,11 @@ def write_config(path: Path, cameras: list[dict], redis_url: str, stream_key: st
 
 
 def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
-    server: RtspServer, tmp_path: Path, redis_url: str, stream_key: str, caplog: pytest.LogCaptureFixture
+    module_rtsp_server: RtspServer, tmp_path: Path, redis_url: str, stream_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="daemon")
     path = tmp_path / "argusd.yaml"
-    steady = steady_camera(server.url)
+    steady = steady_camera(module_rtsp_server.url)
     added = {"id": "added", "url": "test://ball", "fps": 5, "width": 160}
     late_file = tmp_path / "late.mp4"
     late = {"id": "late", "url": late_file.as_uri(), "fps": 5, "width": 160, "loop": True}
@@ -125,9 +118,10 @@ def cameras_over_http(port: int) -> dict[str, dict]:
         return {c["id"]: c for c in json.load(reply)["cameras"]}
 
 
-def test_sighup_to_the_running_daemon(server: RtspServer, tmp_path: Path, redis_url: str, stream_key: str) -> None:
+def test_sighup_to_the_running_daemon(module_rtsp_server: RtspServer, tmp_path: Path, redis_url: str,
+                                      stream_key: str) -> None:
     path, log_path, port = tmp_path / "argusd.yaml", tmp_path / "argusd.log", free_port()
-    steady = steady_camera(server.url)
+    steady = steady_camera(module_rtsp_server.url)
     added = {"id": "added", "url": "test://ball", "fps": 5, "width": 160}
     write_config(path, [steady], redis_url, stream_key, port)
     with open(log_path, "w") as log_file:
