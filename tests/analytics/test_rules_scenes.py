@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import collections
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import redis
-import yaml
 
 from tests.support import scenes
-from tests.support.assets import DETECTOR, argusd_command, free_port, require_asset
+from tests.support.configs import daemon_config, detector_config, write_config
+from tests.support.daemon import running_daemon
 
 GROUND = 262  # y of the walkers' feet, pixels
 MIDDLE_LINE = {"name": "door", "points": [[0.5, 0.0], [0.5, 1.0]], "a_to_b": "in", "b_to_a": "out"}
@@ -58,19 +57,16 @@ def scene_events(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dic
         clip = scenes.render(walkers, seconds, directory / f"{name}.mp4")
         # offline: every frame at 5 fps is analysed, so the result does not depend on this CPU's speed
         cameras.append({"id": name, "url": f"file://{clip}", "fps": 5, "realtime": False, **rules})
-    config = {
-        "cameras": cameras,
-        "detector": {"model": str(require_asset(DETECTOR)), "imgsz": 640, "labels": {"Normal": "person"}},
-        "tracker": {"confirm_frames": 3, "lost_timeout_s": 2.5},
-        "classifiers": [{"name": "colour", "plugin": "colour", "classes": ["person"]}],
-        "redis": {"stream": stream},
-        "http": {"listen": f"127.0.0.1:{free_port()}"},
-    }
-    path = directory / "argusd.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = subprocess.run(argusd_command("run", "--config", str(path), "--exit-when-done"),
-                            capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr
+    config = daemon_config(
+        cameras,
+        detector=detector_config(imgsz=640, device=None, labels={"Normal": "person"}),
+        tracker={"confirm_frames": 3, "lost_timeout_s": 2.5},
+        classifiers=[{"name": "colour", "plugin": "colour", "classes": ["person"]}],
+        redis={"stream": stream},
+    )
+    with running_daemon(write_config(directory / "argusd.yaml", config), "--exit-when-done") as daemon:
+        returncode = daemon.wait(240)
+    assert returncode == 0, daemon.output()
     client = redis.Redis(decode_responses=True)
     events = [json.loads(fields["data"]) for _, fields in client.xrange(stream)]
     client.delete(stream)

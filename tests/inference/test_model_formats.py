@@ -4,18 +4,18 @@ YAML (offline; same compute as the trained model), and its ONNX and OpenVINO exp
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import yaml
 
 from tests.support.assets import ASSETS, argusd_command, free_port, require_asset
+from tests.support.configs import daemon_config, detector_config, write_config
+from tests.support.daemon import running_daemon
+from tests.support.polling import wait_for
 from daemon.config.models import DetectorConfig
 from plugins.interfaces import PluginError, load_detector
 from daemon.core.types import Detections
@@ -92,21 +92,14 @@ def test_unknown_class_filter_is_a_clear_error(random_yolo11n: Path) -> None:
 def test_the_daemon_runs_an_exported_model(fmt: str, exported: dict[str, Path], tmp_path: Path,
                                            stream_key: str) -> None:
     port = free_port()
-    config = {
-        "cameras": [{"id": "pattern", "url": "test://smpte", "fps": 5}],
-        "detector": {"model": str(exported[fmt]), "imgsz": 320, "device": "cpu"},
-        "redis": {"stream": stream_key},
-        "http": {"listen": f"127.0.0.1:{port}"},
-    }
-    path = tmp_path / "argusd.yaml"
-    path.write_text(yaml.safe_dump(config))
-    daemon = subprocess.Popen(argusd_command("run", "--config", str(path)), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    try:
-        analysed = 0.0
-        deadline = time.monotonic() + 60
-        while analysed < 5 and time.monotonic() < deadline and daemon.poll() is None:
-            time.sleep(0.5)
+    config = daemon_config([{"id": "pattern", "url": "test://smpte", "fps": 5}],
+                           detector=detector_config(exported[fmt]), redis={"stream": stream_key}, port=port)
+    analysed = 0.0
+    with running_daemon(write_config(tmp_path / "argusd.yaml", config)) as daemon:
+        def five_analysed_or_exited() -> bool:
+            nonlocal analysed
+            if daemon.poll() is not None:
+                return True
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
                     for line in response.read().decode().splitlines():
@@ -114,9 +107,10 @@ def test_the_daemon_runs_an_exported_model(fmt: str, exported: dict[str, Path], 
                             analysed = float(line.split()[-1])
             except OSError:
                 pass
-        daemon.send_signal(signal.SIGTERM)
-        output, _ = daemon.communicate(timeout=60)
-    finally:
-        daemon.kill()
-    assert daemon.returncode == 0, output
+            return analysed >= 5
+
+        wait_for(five_analysed_or_exited, 60, "five analysed frames", interval=0.5, details=daemon.tail)
+        returncode = daemon.stop(60)
+    output = daemon.output()
+    assert returncode == 0, output
     assert analysed >= 5, output

@@ -9,38 +9,34 @@ from pathlib import Path
 
 import jsonschema
 import redis
-import yaml
-from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.assets import BIKES, REPO, argusd_command, event_schema, require_asset
+from tests.support.configs import daemon_config, detector_config, write_config
+from tests.support.daemon import running_daemon
 
-SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
+SCHEMA = event_schema()
 CAPTIONED = ("new", "zone_enter", "line_cross", "end")
 
 
 def test_every_caption_event_is_valid_and_references_an_earlier_event(
         tmp_path: Path, redis_url: str, stream_key: str) -> None:
-    config = {
-        "cameras": [{
+    config = daemon_config(
+        [{
             "id": "bikes", "url": require_asset(BIKES).as_uri(), "fps": 5,
             "zones": [{"name": "right", "polygon": [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]}],
             "lines": [{"name": "middle", "points": [[0.5, 0.0], [0.5, 1.0]], "a_to_b": "east", "b_to_a": "west"}],
             "captions": {"captioner": "words", "events": list(CAPTIONED)},
         }],
-        "detector": {"model": str(require_asset(DETECTOR)), "imgsz": 320, "device": "cpu",
-                     "labels": {"Normal": "person", "Fall": "fallen person"}},
-        "tracker": {"lost_timeout_s": 1.0},
-        "redis": {"url": redis_url, "stream": stream_key},
-        "spool": {"directory": str(tmp_path / "spool")},
-        "snapshots": {"enabled": True, "directory": str(tmp_path / "snapshots")},
-        "captions": {"captioners": {"words": {"plugin": "template"}}},
-        "http": {"listen": f"127.0.0.1:{free_port()}"},
-    }
-    path = tmp_path / "argusd.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log = tmp_path / "argusd.log"
-    with log.open("wb") as output:
-        finished = subprocess.run(argusd_command("run", "-c", str(path), "--exit-when-done", "--max-seconds", "150"),
-                                  cwd=REPO, stdout=output, stderr=subprocess.STDOUT, timeout=200)
-    assert finished.returncode == 0, log.read_text()[-3000:]
+        detector=detector_config(labels={"Normal": "person", "Fall": "fallen person"}),
+        tracker={"lost_timeout_s": 1.0},
+        redis={"url": redis_url, "stream": stream_key},
+        spool={"directory": str(tmp_path / "spool")},
+        snapshots={"enabled": True, "directory": str(tmp_path / "snapshots")},
+        captions={"captioners": {"words": {"plugin": "template"}}},
+    )
+    with running_daemon(write_config(tmp_path / "argusd.yaml", config), "--exit-when-done",
+                        "--max-seconds", "150") as daemon:
+        returncode = daemon.wait(200)
+    assert returncode == 0, daemon.output()[-3000:]
 
     events = [json.loads(fields[b"data"]) for _, fields in redis.Redis.from_url(redis_url).xrange(stream_key)]
     position = {event["event_id"]: index for index, event in enumerate(events)}
@@ -61,7 +57,7 @@ def test_every_caption_event_is_valid_and_references_an_earlier_event(
     assert carried, "no end carried an earlier caption"
     for caption in carried:
         assert caption["event_id"] in position and caption["subject_event_id"] in position
-    assert "stopped:" in log.read_text()
+    assert "stopped:" in daemon.output()
 
     tail = subprocess.run(argusd_command("events", "tail", "--url", redis_url, "--stream", stream_key,
                                          "--from-start", "--count", str(len(events))),

@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import jsonschema
 import redis
-import yaml
 
-from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.assets import BIKES, DETECTOR, argusd_command, event_schema, free_port, require_asset
+from tests.support.configs import daemon_config, detector_config, write_config
+from tests.support.daemon import running_daemon
+from tests.support.polling import wait_for
 
-SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
+SCHEMA = event_schema()
 
 
-def write_config(tmp_path: Path, redis_url: str, stream: str, port: int, **camera: object) -> Path:
-    config = {
-        "cameras": [{"id": "bikes", "url": f"file://{require_asset(BIKES)}", "fps": 10, **camera}],
-        "detector": {"model": str(require_asset(DETECTOR)), "imgsz": 480, "labels": {"Normal": "person"}},
-        "tracker": {"confirm_frames": 3, "lost_timeout_s": 1.0},
-        "redis": {"url": redis_url, "stream": stream},
-        "http": {"listen": f"127.0.0.1:{port}"},
-    }
-    path = tmp_path / "argusd.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+def write_bikes_config(tmp_path: Path, redis_url: str, stream: str, port: int, **camera: object) -> Path:
+    return write_config(tmp_path / "argusd.yaml", daemon_config(
+        [{"id": "bikes", "url": f"file://{require_asset(BIKES)}", "fps": 10, **camera}],
+        detector=detector_config(imgsz=480, device=None, labels={"Normal": "person"}),
+        tracker={"confirm_frames": 3, "lost_timeout_s": 1.0},
+        redis={"url": redis_url, "stream": stream},
+        port=port,
+    ))
 
 
 def read_events(redis_url: str, stream: str) -> list[tuple[str, dict]]:
@@ -44,23 +41,25 @@ def scrape(port: int, path: str) -> str:
 
 def test_daemon_publishes_people_lifecycle_events(tmp_path: Path, redis_url: str, stream_key: str) -> None:
     port = free_port()
-    config = write_config(tmp_path, redis_url, stream_key, port)
-    daemon = subprocess.Popen(argusd_command("run", "--config", str(config), "--exit-when-done"),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    config = write_bikes_config(tmp_path, redis_url, stream_key, port)
     metrics = ""
-    deadline = time.monotonic() + 120
-    try:
-        while daemon.poll() is None and time.monotonic() < deadline:
+    with running_daemon(config, "--exit-when-done") as daemon:
+        def scraped_until_it_exits() -> bool:
+            nonlocal metrics
+            if daemon.poll() is not None:
+                return True
             try:
                 metrics = scrape(port, "/metrics")
                 assert json.loads(scrape(port, "/healthz"))["status"] == "ok"
             except OSError:
                 pass
-            time.sleep(0.5)
-        output, _ = daemon.communicate(timeout=60)
-    finally:
-        daemon.kill()
-    assert daemon.returncode == 0, output
+            return False
+
+        wait_for(scraped_until_it_exits, 120, "argusd to finish the clip and exit", interval=0.5,
+                 details=daemon.tail)
+        returncode = daemon.wait(60)
+    output = daemon.output()
+    assert returncode == 0, output
     assert 'argusd_frames_analysed_total{camera="bikes"}' in metrics
     assert 'argusd_frames_decoded_total{camera="bikes"}' in metrics
     assert "argusd_inference_seconds_bucket" in metrics
@@ -84,7 +83,7 @@ def test_daemon_publishes_people_lifecycle_events(tmp_path: Path, redis_url: str
 
 
 def test_missing_model_is_one_clear_line(tmp_path: Path, redis_url: str, stream_key: str) -> None:
-    config = write_config(tmp_path, redis_url, stream_key, free_port())
+    config = write_bikes_config(tmp_path, redis_url, stream_key, free_port())
     text = config.read_text().replace(str(DETECTOR), "/nonexistent/models/yolo11n.pt")
     config.write_text(text)
     result = subprocess.run(argusd_command("run", "--config", str(config)), capture_output=True, text=True,
@@ -96,20 +95,18 @@ def test_missing_model_is_one_clear_line(tmp_path: Path, redis_url: str, stream_
 
 
 def test_sigterm_stops_cleanly_and_flushes(tmp_path: Path, redis_url: str, stream_key: str) -> None:
-    port = free_port()
-    config = write_config(tmp_path, redis_url, stream_key, port, loop=True)
-    daemon = subprocess.Popen(argusd_command("run", "--config", str(config)),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not any(e["type"] == "new" for _, e in read_events(redis_url, stream_key)):
-            assert daemon.poll() is None, daemon.communicate()[0]
-            time.sleep(0.5)
-        daemon.send_signal(signal.SIGTERM)
-        output, _ = daemon.communicate(timeout=60)
-    finally:
-        daemon.kill()
-    assert daemon.returncode == 0, output
+    config = write_bikes_config(tmp_path, redis_url, stream_key, free_port(), loop=True)
+    with running_daemon(config) as daemon:
+        def a_new_event() -> bool:
+            found = any(e["type"] == "new" for _, e in read_events(redis_url, stream_key))
+            if not found:
+                daemon.check_running()
+            return found
+
+        wait_for(a_new_event, 90, "a new event", interval=0.5)
+        returncode = daemon.stop(60)
+    output = daemon.output()
+    assert returncode == 0, output
     assert "stopped:" in output
     events = [e for _, e in read_events(redis_url, stream_key)]
     assert {e["object_id"] for e in events if e["type"] == "new"} == {
@@ -122,7 +119,7 @@ def test_listen_address_in_use_is_one_clear_line(tmp_path: Path, redis_url: str,
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        config = write_config(tmp_path, redis_url, stream_key, port)
+        config = write_bikes_config(tmp_path, redis_url, stream_key, port)
         result = subprocess.run(argusd_command("run", "--config", str(config)), capture_output=True, text=True,
                                 timeout=120)
     assert result.returncode == 78

@@ -4,45 +4,32 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import jsonschema
 import redis
-from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.assets import BIKES, event_schema, require_asset
+from tests.support.configs import daemon_config, write_config
+from tests.support.daemon import running_daemon
 from tests.support.polling import wait_for
 from tests.support.redis import RedisServer, shutdown_saving, stream_event_ids
 
 from daemon.outputs.spool import decode_line
 
 STREAM = "argusd:test:events"
-SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
+SCHEMA = event_schema()
+MAX_SECONDS = ("--max-seconds", "120")
 
 
-def write_config(tmp_path: Path, redis_url: str) -> Path:
-    config = tmp_path / "argusd.yaml"
-    config.write_text(f"""
-cameras:
-  - {{id: bikes, url: "file://{require_asset(BIKES)}", fps: 8, loop: true}}
-detector: {{model: "{require_asset(DETECTOR)}", imgsz: 320, device: cpu}}
-redis: {{url: "{redis_url}", stream: "{STREAM}", command_timeout_s: 0.5, connect_timeout_s: 0.5, backoff_max_s: 1}}
-spool: {{directory: "{tmp_path / 'spool'}"}}
-snapshots: {{enabled: true, directory: "{tmp_path / 'snapshots'}"}}
-http: {{listen: "127.0.0.1:{free_port()}"}}
-""")
-    return config
-
-
-def start_daemon(config: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(argusd_command("run", "-c", str(config), "--max-seconds", "120"), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
-
-
-def stop_daemon(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(60) == 0
+def write_bikes_config(tmp_path: Path, redis_url: str) -> Path:
+    return write_config(tmp_path / "argusd.yaml", daemon_config(
+        [{"id": "bikes", "url": f"file://{require_asset(BIKES)}", "fps": 8, "loop": True}],
+        redis={"url": redis_url, "stream": STREAM, "command_timeout_s": 0.5, "connect_timeout_s": 0.5,
+               "backoff_max_s": 1},
+        spool={"directory": str(tmp_path / "spool")},
+        snapshots={"enabled": True, "directory": str(tmp_path / "snapshots")},
+    ))
 
 
 def spooled_event_ids(directory: Path) -> list[str]:
@@ -56,19 +43,16 @@ def spooled_event_ids(directory: Path) -> list[str]:
 
 
 def test_daemon_loses_no_event_while_redis_restarts(redis_server: RedisServer, tmp_path: Path) -> None:
-    log = tmp_path / "argusd.log"
-    daemon = start_daemon(write_config(tmp_path, redis_server.url), log)
     client = redis.Redis.from_url(redis_server.url)
-    try:
+    with running_daemon(write_bikes_config(tmp_path, redis_server.url), *MAX_SECONDS) as daemon:
         wait_for(lambda: client.xlen(STREAM) >= 2, 90, "the first events from the detector")
         shutdown_saving(redis_server)
         wait_for(lambda: len(spooled_event_ids(tmp_path / "spool")) >= 2, 10, "events to be spooled")
         time.sleep(10)
         redis_server.start()
         wait_for(lambda: not spooled_event_ids(tmp_path / "spool"), 30, "the spool to be replayed")
-    finally:
-        stop_daemon(daemon)
-    text = log.read_text()
+        assert daemon.stop(60) == 0
+    text = daemon.output()
     summary = re.search(r"stopped: (\d+) event\(s\) produced, \d+ published \((\d+) replayed", text)
     assert summary, text[-2000:]
     produced, replayed = int(summary[1]), int(summary[2])
@@ -90,24 +74,18 @@ def test_daemon_loses_no_event_while_redis_restarts(redis_server: RedisServer, t
 
 def test_events_spooled_before_a_sigkill_arrive_after_the_restart(redis_server: RedisServer, tmp_path: Path) -> None:
     redis_server.stop()
-    config = write_config(tmp_path, redis_server.url)
-    log = tmp_path / "argusd.log"
-    daemon = start_daemon(config, log)
-    try:
+    config = write_bikes_config(tmp_path, redis_server.url)
+    with running_daemon(config, *MAX_SECONDS) as daemon:
         wait_for(lambda: len(spooled_event_ids(tmp_path / "spool")) >= 3, 90, "events in the spool")
-    finally:
         daemon.kill()
-        daemon.wait(10)
     spooled = spooled_event_ids(tmp_path / "spool")
     assert len(spooled) == len(set(spooled)) >= 3
 
     redis_server.start()
-    daemon = start_daemon(config, log)
-    try:
+    with running_daemon(config, *MAX_SECONDS) as daemon:  # the same log: both runs' output, appended
         wait_for(lambda: set(spooled) <= set(stream_event_ids(redis_server.url, STREAM)), 90,
                  "the spooled events in the stream")
-    finally:
-        stop_daemon(daemon)
+        assert daemon.stop(60) == 0
     stored = stream_event_ids(redis_server.url, STREAM)
     assert stored[:len(spooled)] == spooled  # replayed first, in order
-    assert "undelivered event(s)" in log.read_text()
+    assert "undelivered event(s)" in daemon.output()

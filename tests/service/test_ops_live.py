@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.client import HTTPResponse
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,7 +24,9 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.assets import BIKES, DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.assets import BIKES, DETECTOR, REPO, free_port, require_asset
+from tests.support.configs import daemon_config, detector_config, write_config
+from tests.support.daemon import RunningDaemon, running_daemon
 from tests.support.polling import wait_for
 
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
@@ -38,19 +39,6 @@ ZONE = [[0.0, 0.0], [0.3, 0.0], [0.3, 0.3], [0.0, 0.3]]  # on the pattern camera
 LINE = [[0.05, 0.9], [0.95, 0.9]]
 RATE_INTERVAL = "15s"  # what the test substitutes for Grafana's $__rate_interval (scrapes every 1 s)
 NOT_YET = (OSError, ValueError)  # not listening yet, or a reply that does not parse yet: poll again
-
-
-@dataclass
-class RunningDaemon:
-    process: subprocess.Popen
-    address: str
-    log_path: Path
-
-    def url(self, path: str) -> str:
-        return f"http://{self.address}{path}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
 
 
 def _get(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
@@ -67,39 +55,24 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     require_asset(BIKES)
     directory = tmp_path_factory.mktemp("ops-daemon")
     stream = f"argusd:test:{uuid.uuid4().hex}"
-    address = f"127.0.0.1:{free_port()}"
-    config = {
-        "cameras": [
+    port = free_port()
+    config = daemon_config(
+        [
             {"id": "pattern", "url": "test://ball", "fps": 4, "width": PATTERN_SIZE[0], "height": PATTERN_SIZE[1],
              "zones": [{"name": "corner", "polygon": ZONE}], "lines": [{"name": "gate", "points": LINE}]},
             {"id": "bikes", "url": BIKES.as_uri(), "fps": 3, "loop": True},
         ],
-        "detector": {"model": str(DETECTOR), "imgsz": 320, "device": "cpu"},
-        "redis": {"stream": stream},
-        "http": {"listen": address, "preview_clients": PREVIEW_CLIENTS},
-    }
-    config_path = directory / "argusd.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    log_path = directory / "argusd.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(argusd_command("run", "--config", str(config_path)), cwd=REPO,
-                                   stdout=log_file, stderr=subprocess.STDOUT)
-    running = RunningDaemon(process, address, log_path)
+        detector=detector_config(DETECTOR),
+        redis={"stream": stream},
+        port=port, http={"preview_clients": PREVIEW_CLIENTS},
+    )
     try:
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"argusd exited with {process.returncode}:\n{running.log()}")
-            return _get(running.url("/readyz"))[0] == 200
-
-        wait_for(ready, 90, "the daemon to become ready", interval=0.25, ignoring=NOT_YET)
-        yield running
+        with running_daemon(write_config(directory / "argusd.yaml", config), address=f"127.0.0.1:{port}",
+                            stop_timeout=30) as running:
+            wait_for(lambda: running.check_running() and _get(running.url("/readyz"))[0] == 200, 90,
+                     "the daemon to become ready", interval=0.25, ignoring=NOT_YET)
+            yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         redis.Redis().delete(stream)
 
 

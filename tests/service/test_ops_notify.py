@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 import urllib.error
@@ -18,9 +17,10 @@ from pathlib import Path
 
 import pytest
 import redis
-import yaml
 
-from tests.support.assets import DETECTOR, REPO, argusd_command, free_port, require_asset
+from tests.support.assets import DETECTOR, free_port
+from tests.support.configs import config_yaml, daemon_config
+from tests.support.daemon import running_daemon
 from tests.support.polling import wait_for
 from daemon.service.notify import SystemdNotifier
 
@@ -137,58 +137,52 @@ def _http_status(url: str) -> int:
 def test_blocked_main_loop_stops_watchdog_pings(notify_socket: NotifySocket, tmp_path: Path) -> None:
     """The config file is a FIFO: SIGHUP makes the main loop open it to reload, and it stays blocked in
     open() until the test writes the new config (a config on a hung network mount does the same)."""
-    require_asset(DETECTOR)
-    address = f"127.0.0.1:{free_port()}"
+    port = free_port()
+    address = f"127.0.0.1:{port}"
     stream = f"argusd:test:{uuid.uuid4().hex}"
 
     def config(camera_url: str) -> str:
-        return yaml.safe_dump({"cameras": [{"id": "cam", "url": camera_url, "fps": 2, "width": 160, "height": 120}],
-                               "detector": {"model": str(DETECTOR), "imgsz": 320, "device": "cpu"},
-                               "redis": {"stream": stream}, "http": {"listen": address}})
+        return config_yaml(daemon_config([{"id": "cam", "url": camera_url, "fps": 2, "width": 160, "height": 120}],
+                                         redis={"stream": stream}, port=port))
 
     fifo = tmp_path / "argusd.yaml"
     os.mkfifo(fifo)
     _write_fifo(fifo, config((tmp_path / "missing.mp4").as_uri()))  # never streams: not ready
     env = {**os.environ, "NOTIFY_SOCKET": notify_socket.address, "WATCHDOG_USEC": "1000000"}
-    log_path = tmp_path / "argusd.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(argusd_command("run", "--config", str(fifo)), cwd=REPO, env=env,
-                                   stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        ready = notify_socket.wait_for("READY=1", timeout=90)
-        assert "STATUS=0/1 camera(s) streaming" in notify_socket.snapshot()[ready][1]
-        assert _http_status(f"http://{address}/readyz") == 503  # up, but no camera streams
+        # stop_timeout=0: a daemon left blocked on the FIFO by a failure is killed at once
+        with running_daemon(fifo, env=env, stop_timeout=0) as daemon:
+            ready = notify_socket.wait_for("READY=1", timeout=90)
+            assert "STATUS=0/1 camera(s) streaming" in notify_socket.snapshot()[ready][1]
+            assert _http_status(f"http://{address}/readyz") == 503  # up, but no camera streams
 
-        # Healthy: a ping every 0.5 s (half the 1 s watchdog).
-        start = time.monotonic()
-        time.sleep(3)
-        assert notify_socket.count("WATCHDOG=1", since=start) >= 4
+            # Healthy: a ping every 0.5 s (half the 1 s watchdog).
+            start = time.monotonic()
+            time.sleep(3)
+            assert notify_socket.count("WATCHDOG=1", since=start) >= 4
 
-        process.send_signal(signal.SIGHUP)
-        reloading = notify_socket.wait_for("RELOADING=1", after=ready + 1)
-        time.sleep(3)  # six missed pings
-        assert notify_socket.count("WATCHDOG=1", start=reloading) == 0
-        assert _http_status(f"http://{address}/healthz") == 200  # HTTP alone would not have noticed
+            daemon.send_signal(signal.SIGHUP)
+            reloading = notify_socket.wait_for("RELOADING=1", after=ready + 1)
+            time.sleep(3)  # six missed pings
+            assert notify_socket.count("WATCHDOG=1", start=reloading) == 0
+            assert _http_status(f"http://{address}/healthz") == 200  # HTTP alone would not have noticed
 
-        _write_fifo(fifo, config("test://ball")).join(10)  # unblocks the reload
-        notify_socket.wait_for("READY=1", after=reloading + 1, timeout=30)
-        resumed = time.monotonic()
-        time.sleep(2)
-        assert notify_socket.count("WATCHDOG=1", since=resumed) >= 2
-        wait_for(lambda: _http_status(f"http://{address}/readyz") == 200, 30,
-                 "the reloaded test:// camera to make the daemon ready", interval=0.25)
-        body = json.loads(urllib.request.urlopen(f"http://{address}/readyz", timeout=5).read())
-        assert body["checks"]["camera_streaming"] is True
+            _write_fifo(fifo, config("test://ball")).join(10)  # unblocks the reload
+            notify_socket.wait_for("READY=1", after=reloading + 1, timeout=30)
+            resumed = time.monotonic()
+            time.sleep(2)
+            assert notify_socket.count("WATCHDOG=1", since=resumed) >= 2
+            wait_for(lambda: _http_status(f"http://{address}/readyz") == 200, 30,
+                     "the reloaded test:// camera to make the daemon ready", interval=0.25)
+            body = json.loads(urllib.request.urlopen(f"http://{address}/readyz", timeout=5).read())
+            assert body["checks"]["camera_streaming"] is True
 
-        process.send_signal(signal.SIGTERM)
-        notify_socket.wait_for("STOPPING=1", after=reloading + 1, timeout=30)
-        assert process.wait(60) == 0
+            daemon.send_signal(signal.SIGTERM)
+            notify_socket.wait_for("STOPPING=1", after=reloading + 1, timeout=30)
+            assert daemon.wait(60) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
         redis.Redis().delete(stream)
-    assert "Traceback" not in log_path.read_text()
+    assert "Traceback" not in daemon.output()
 
 
 def test_watchdog_is_withheld_while_the_inference_thread_is_stuck(notify_socket: NotifySocket) -> None:

@@ -6,16 +6,16 @@ import json
 import logging
 import shutil
 import signal
-import subprocess
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
-from tests.support.assets import BIKES, DETECTOR, argusd_command, free_port, require_asset
+from tests.support.assets import BIKES, free_port, require_asset
 from tests.support.cameras import Recorder, largest_gap
+from tests.support.configs import daemon_config, write_config
+from tests.support.daemon import running_daemon
 from tests.support.polling import wait_for
 from tests.support.rtsp import RtspServer
 
@@ -31,13 +31,8 @@ def steady_camera(url: str) -> dict:
     return {"id": "steady", "url": url, "fps": STEADY_FPS, "width": 320, "watchdog_s": 3}
 
 
-def write_config(path: Path, cameras: list[dict], redis_url: str, stream_key: str, port: int) -> None:
-    path.write_text(yaml.safe_dump({
-        "cameras": cameras,
-        "detector": {"model": str(require_asset(DETECTOR)), "imgsz": 320, "device": "cpu"},
-        "redis": {"url": redis_url, "stream": stream_key},
-        "http": {"listen": f"127.0.0.1:{port}"},
-    }))
+def write_cameras(path: Path, cameras: list[dict], redis_url: str, stream_key: str, port: int) -> None:
+    write_config(path, daemon_config(cameras, redis={"url": redis_url, "stream": stream_key}, port=port))
 
 
 def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
@@ -49,7 +44,7 @@ def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
     added = {"id": "added", "url": "test://ball", "fps": 5, "width": 160}
     late_file = tmp_path / "late.mp4"
     late = {"id": "late", "url": late_file.as_uri(), "fps": 5, "width": 160, "loop": True}
-    write_config(path, [steady], redis_url, stream_key, free_port())
+    write_cameras(path, [steady], redis_url, stream_key, free_port())
     daemon = Daemon(load_config(path), str(path))
     recorder = Recorder()
     deliver = daemon._on_frame  # observe every frame the sources hand to the daemon, then pass it on
@@ -66,29 +61,29 @@ def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
                  details=daemon.camera_status)
         started = time.monotonic()
 
-        write_config(path, [steady, added], redis_url, stream_key, daemon.config.http.port)
+        write_cameras(path, [steady, added], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
         wait_for(lambda: recorder.count("added") >= 3, 10, "frames from the added camera", details=daemon.camera_status)
         wait_for(lambda: states()["added"]["frames_analysed"] > 0, 10, "the worker to serve the added camera too")
 
-        write_config(path, [steady], redis_url, stream_key, daemon.config.http.port)
+        write_cameras(path, [steady], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
         assert "added" not in states()
         exposition = daemon.metrics.exposition()[0].decode()
         assert 'argusd_camera_state{camera="added"' not in exposition
 
-        write_config(path, [{**steady, "fps": 0}], redis_url, stream_key, daemon.config.http.port)
+        write_cameras(path, [{**steady, "fps": 0}], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
         assert "reload rejected, keeping the running config" in caplog.text
         assert "cameras.0.fps: Input should be greater than 0" in caplog.text
         assert daemon.config.cameras[0].fps == STEADY_FPS
 
-        write_config(path, [{**steady, "classes": ["unicorn"]}], redis_url, stream_key, daemon.config.http.port)
+        write_cameras(path, [{**steady, "classes": ["unicorn"]}], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
         assert "cameras.0.classes: unicorn not among the detector's classes" in caplog.text
         assert daemon.config.cameras[0].classes is None
 
-        write_config(path, [steady, late], redis_url, stream_key, daemon.config.http.port)
+        write_cameras(path, [steady, late], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
         wait_for(lambda: states()["late"]["state"] == "failed", 5, "the late camera to fail",
                  details=lambda: states()["late"])
@@ -120,12 +115,10 @@ def cameras_over_http(port: int) -> dict[str, dict]:
 
 def test_sighup_to_the_running_daemon(module_rtsp_server: RtspServer, tmp_path: Path, redis_url: str,
                                       stream_key: str) -> None:
-    path, log_path, port = tmp_path / "argusd.yaml", tmp_path / "argusd.log", free_port()
+    path, port = tmp_path / "argusd.yaml", free_port()
     steady = steady_camera(module_rtsp_server.url)
     added = {"id": "added", "url": "test://ball", "fps": 5, "width": 160}
-    write_config(path, [steady], redis_url, stream_key, port)
-    with open(log_path, "w") as log_file:
-        daemon = subprocess.Popen(argusd_command("run", "--config", str(path)), stdout=log_file, stderr=log_file)
+    write_cameras(path, [steady], redis_url, stream_key, port)
     ages: list[float] = []
     sampling = threading.Event()
 
@@ -136,42 +129,42 @@ def test_sighup_to_the_running_daemon(module_rtsp_server: RtspServer, tmp_path: 
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample_steady_frame_age, daemon=True)
-    try:
-        wait_for(lambda: cameras_over_http(port)["steady"]["frames_analysed"] > 2, 90,
-                 "the steady camera to be analysed", interval=0.5,
-                 ignoring=(OSError, KeyError),  # not listening yet, or cameras not added yet
-                 details=log_path.read_text)
-        sampling.set()
-        sampler.start()
+    with running_daemon(path) as daemon:
+        try:
+            wait_for(lambda: cameras_over_http(port)["steady"]["frames_analysed"] > 2, 90,
+                     "the steady camera to be analysed", interval=0.5,
+                     ignoring=(OSError, KeyError),  # not listening yet, or cameras not added yet
+                     details=daemon.output)
+            sampling.set()
+            sampler.start()
 
-        write_config(path, [steady, added], redis_url, stream_key, port)
-        daemon.send_signal(signal.SIGHUP)
-        wait_for(lambda: cameras_over_http(port).get("added", {}).get("frames_received", 0) >= 3, 15,
-                 "frames from the added camera", details=log_path.read_text)
-        time.sleep(1.0)  # both cameras analysed side by side for a while
+            write_cameras(path, [steady, added], redis_url, stream_key, port)
+            daemon.send_signal(signal.SIGHUP)
+            wait_for(lambda: cameras_over_http(port).get("added", {}).get("frames_received", 0) >= 3, 15,
+                     "frames from the added camera", details=daemon.output)
+            time.sleep(1.0)  # both cameras analysed side by side for a while
 
-        write_config(path, [steady], redis_url, stream_key, port)
-        daemon.send_signal(signal.SIGHUP)
-        wait_for(lambda: "added" not in cameras_over_http(port), 10, "the camera to be removed",
-                 details=log_path.read_text)
+            write_cameras(path, [steady], redis_url, stream_key, port)
+            daemon.send_signal(signal.SIGHUP)
+            wait_for(lambda: "added" not in cameras_over_http(port), 10, "the camera to be removed",
+                     details=daemon.output)
 
-        path.write_text("cameras: [this is not: valid")
-        daemon.send_signal(signal.SIGHUP)
-        wait_for(lambda: "reload rejected" in log_path.read_text(), 10, "the reload to be rejected",
-                 details=log_path.read_text)
-        time.sleep(1.0)
-        sampling.clear()
-        sampler.join(5)
+            path.write_text("cameras: [this is not: valid")
+            daemon.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reload rejected" in daemon.output(), 10, "the reload to be rejected",
+                     details=daemon.output)
+            time.sleep(1.0)
+            sampling.clear()
+            sampler.join(5)
 
-        assert daemon.poll() is None
-        final = cameras_over_http(port)
-        assert list(final) == ["steady"] and final["steady"]["state"] == "streaming"
-        assert final["steady"]["reconnects"] == 0
-        assert len(ages) >= 15 and max(ages) < ALLOWED_GAP_S, f"steady frame age reached {max(ages):.2f} s"
-    finally:
-        sampling.clear()
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(30) == 0, log_path.read_text()
-    logged = log_path.read_text()
+            assert daemon.poll() is None
+            final = cameras_over_http(port)
+            assert list(final) == ["steady"] and final["steady"]["state"] == "streaming"
+            assert final["steady"]["reconnects"] == 0
+            assert len(ages) >= 15 and max(ages) < ALLOWED_GAP_S, f"steady frame age reached {max(ages):.2f} s"
+        finally:
+            sampling.clear()
+        assert daemon.stop(30) == 0, daemon.output()
+    logged = daemon.output()
     assert "Traceback" not in logged
     assert "reload: adding camera added" in logged and "reload: removed camera added" in logged
