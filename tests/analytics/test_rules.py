@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.support.detections import make_detections
+
 from daemon.config.models import LineConfig, ZoneConfig
 from daemon.analytics.lifecycle import ObjectLifecycle
 from daemon.analytics.rules import CameraRules, points_in_polygon
@@ -15,7 +17,7 @@ W, H = 100, 100
 def person_at(x: float, y: float, track_id: int = 1, confidence: float = 0.9) -> Detections:
     """A 10x30 box whose bottom-centre is at pixel (x, y)."""
     box = np.array([[x - 5, y - 30, x + 5, y]], np.float32)
-    return Detections(box, np.array([confidence], np.float32), np.array([0], np.int32), np.array([track_id]))
+    return make_detections(box, [confidence], [0], [track_id])
 
 
 def run(rules: CameraRules, path: list[tuple[float, float]], step: float = 0.2) -> list[tuple]:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
-from tests.support.assets import REPO
+from tests.support.assets import REPO, event_schema
 
 from daemon.config.models import RedisConfig, SnapshotConfig, SpoolConfig
 from daemon.service.metrics import Metrics
 
 DOC = (REPO / "docs" / "events.md").read_text()
-SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
+SCHEMA = event_schema()
 
 
 def test_every_schema_field_is_documented() -> None:

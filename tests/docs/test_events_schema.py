@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import json
 
 import jsonschema
 import numpy as np
 import pytest
-from tests.support.assets import REPO
+from tests.support.assets import event_schema
+from tests.support.detections import make_detections
 
 from daemon.analytics.lifecycle import SCHEMA_VERSION, ObjectLifecycle
 from daemon.core.types import Detections
 
-SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
+SCHEMA = event_schema()
 
 
 def lifecycle_events() -> list[dict]:
     lifecycle = ObjectLifecycle("door", {0: "person"}, confirm_frames=2, lost_timeout_s=1.0)
-    seen = Detections.from_arrays(np.array([[10, 20, 110, 220]]), np.array([0.8]), np.array([0])).with_tracks(
-        np.array([7]))
+    seen = make_detections([[10, 20, 110, 220]], [0.8], [0], [7])
     image = np.zeros((240, 320, 3), np.uint8)
     events = []
     for i in range(3):

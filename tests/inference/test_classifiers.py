@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.detections import make_detections
+
 from daemon.inference.classify import ClassificationInput, CropClassifiers
 from daemon.config.models import ClassifierConfig
 from daemon.analytics.lifecycle import ObjectLifecycle
 from plugins.interfaces import PluginError, load_classifier
-from daemon.core.types import Detections
 
 BGR = {"red": (30, 30, 200), "green": (40, 170, 40), "blue": (200, 80, 20), "yellow": (40, 220, 230),
        "white": (245, 245, 245), "black": (15, 15, 15), "grey": (128, 128, 128), "brown": (30, 60, 110)}
@@ -72,8 +73,7 @@ def test_each_object_is_classified_when_confirmed_then_only_every_interval() -> 
     image = np.zeros((200, 200, 3), np.uint8)
     image[40:160, 20:70] = shirt("red")
     image[40:160, 120:170] = shirt("blue")
-    tracked = Detections(np.array([[20, 40, 70, 160], [120, 40, 170, 160]], np.float32),
-                         np.array([0.9, 0.9], np.float32), np.array([0, 1], np.int32), np.array([1, 2]))
+    tracked = make_detections([[20, 40, 70, 160], [120, 40, 170, 160]], [0.9, 0.9], [0, 1], [1, 2])
     per_frame, events = [], []
     for index in range(12):
         now = index * 0.25

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.support.detections import make_detections
+
 from daemon.inference.tracking import CameraTracker
-from daemon.core.types import Detections
 
 
 @pytest.mark.parametrize("kind", ["bytetrack", "botsort"])
@@ -17,7 +18,7 @@ def test_ids_are_stable_and_distinct(kind: str) -> None:
     for step in range(20):
         boxes = np.array([[10 + 6 * step, 60, 50 + 6 * step, 160], [280 - 6 * step, 80, 310 - 6 * step, 170]],
                          np.float32)
-        found = Detections.from_arrays(boxes, np.array([0.9, 0.8]), np.array([0, 0]))
+        found = make_detections(boxes, [0.9, 0.8], [0, 0])
         tracked = tracker.update(found, background)
         seen.append(tracked.track_id.tolist())
     steady = seen[2:]
@@ -31,6 +32,6 @@ def test_returned_boxes_are_the_detections_not_the_kalman_estimate() -> None:
     image = np.zeros((100, 100, 3), np.uint8)
     for step in range(5):
         box = np.array([[10 + 3 * step, 10, 30 + 3 * step, 60]], np.float32)
-        tracked = tracker.update(Detections.from_arrays(box, np.array([0.9]), np.array([2])), image)
+        tracked = tracker.update(make_detections(box, [0.9], [2]), image)
     np.testing.assert_array_equal(tracked.xyxy, box)
     assert tracked.class_id.tolist() == [2]

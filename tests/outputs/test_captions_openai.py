@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from tests.support.assets import free_port
-from tests.support.captions import event
+from tests.support.events import event
 
 from daemon.config.models import CaptionerConfig
 from plugins.interfaces import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner

@@ -4,7 +4,6 @@ counted, and the caption is drawn on a snapshot."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import cv2
 import jsonschema
 import numpy as np
 import pytest
-from tests.support.assets import REPO, free_port
-from tests.support.captions import NAMES, NOW, best_frame, event
+from tests.support.assets import event_schema, free_port
+from tests.support.captions import NAMES, best_frame
+from tests.support.events import NOW, event
 from tests.support.polling import wait_for
 
 from daemon.outputs.captions import CaptionStage
@@ -25,7 +25,7 @@ from daemon.service.metrics import Metrics
 from daemon.outputs.snapshots import SnapshotWriter
 from daemon.testing.chat_server import ChatServer
 
-SCHEMA = json.loads((REPO / "daemon" / "schema" / "event.schema.json").read_text())
+SCHEMA = event_schema()
 
 
 class Run:

@@ -4,7 +4,7 @@ direction names, durations and counts; loaded through the argusd.captioners entr
 from __future__ import annotations
 
 import pytest
-from tests.support.captions import event
+from tests.support.events import event
 
 from daemon.config.models import CaptionerConfig
 from plugins.interfaces import CaptionRequest, Crossing, ObjectStory, load_captioner

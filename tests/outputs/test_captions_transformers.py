@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.captions import event
+from tests.support.events import event
 
 from daemon.config.models import CaptionerConfig
 from plugins.interfaces import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import redis
-from tests.support.events import synthetic_events
+from tests.support.detections import make_detections
+from tests.support.events import synthetic_events, with_best_frame
 from tests.support.polling import wait_for
 from tests.support.redis import RedisServer
 
 from daemon.config.models import RedisConfig, SnapshotConfig
-from daemon.analytics.lifecycle import BestFrame
 from daemon.service.metrics import Metrics
 from daemon.outputs.snapshots import SnapshotWriter
-from daemon.core.types import Detections
 
 NAMES = {0: "person"}
 
@@ -23,10 +22,7 @@ NAMES = {0: "person"}
 def with_frame(events, noise: bool = False):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (480, 640, 3), np.uint8) if noise else np.zeros((120, 160, 3), np.uint8)
-    boxes = Detections.from_arrays(np.array([[10, 10, 60, 90]]), np.array([0.9]), np.array([0])).with_tracks(
-        np.array([4]))
-    return [e.__class__(**{**{f: getattr(e, f) for f in e.__dataclass_fields__},
-                           "best_frame": BestFrame(image, boxes, 0, e.captured_at)}) for e in events]
+    return with_best_frame(events, image, make_detections([[10, 10, 60, 90]], [0.9], [0], [4]))
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
