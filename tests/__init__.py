@@ -1,0 +1,1 @@
+"""The argusd test suite: one folder per pipeline stage, shared helpers in tests.support."""

@@ -1,0 +1,1 @@
+"""Analytics: zone and line rules, checked on scripted ground-truth scenes."""

@@ -1,0 +1,111 @@
+"""Zone and line rules, and how the lifecycle gates them on confirmed objects."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.support.detections import make_detections
+
+from daemon.config.models import LineConfig, ZoneConfig
+from daemon.analytics.lifecycle import ObjectLifecycle
+from daemon.analytics.rules import CameraRules, points_in_polygon
+from daemon.core.types import Detections
+
+W, H = 100, 100
+
+
+def person_at(x: float, y: float, track_id: int = 1, confidence: float = 0.9) -> Detections:
+    """A 10x30 box whose bottom-centre is at pixel (x, y)."""
+    box = np.array([[x - 5, y - 30, x + 5, y]], np.float32)
+    return make_detections(box, [confidence], [0], [track_id])
+
+
+def run(rules: CameraRules, path: list[tuple[float, float]], step: float = 0.2) -> list[tuple]:
+    hits = []
+    for i, (x, y) in enumerate(path):
+        for hit in rules.update(person_at(x, y), ["person"], W, H, i * step):
+            hits.append((hit.kind, hit.rule, hit.direction))
+    return hits
+
+
+VERTICAL = LineConfig(name="door", points=((0.5, 0.0), (0.5, 1.0)))
+
+
+def test_line_crossings_have_direction() -> None:
+    assert run(CameraRules([], [VERTICAL]), [(20, 90), (40, 90), (60, 90), (80, 90)]) == [
+        ("line_cross", "door", "a_to_b")
+    ]
+    assert run(CameraRules([], [VERTICAL]), [(80, 90), (60, 90), (40, 90)]) == [("line_cross", "door", "b_to_a")]
+
+
+def test_jitter_on_the_line_counts_once() -> None:
+    path = [(40, 90), (49.6, 90), (50.4, 90), (49.7, 90), (50.3, 90), (60, 90), (70, 90)]
+    assert run(CameraRules([], [VERTICAL]), path) == [("line_cross", "door", "a_to_b")]
+
+
+def test_passing_round_the_end_of_a_line_is_not_a_crossing() -> None:
+    short = LineConfig(name="gate", points=((0.5, 0.0), (0.5, 0.5)))
+    assert run(CameraRules([], [short]), [(20, 90), (50, 90), (80, 90)]) == []
+
+
+def test_horizontal_line_side_a_is_below() -> None:
+    line = LineConfig(name="kerb", points=((0.0, 0.5), (1.0, 0.5)))
+    assert run(CameraRules([], [line]), [(50, 90), (50, 70), (50, 30)]) == [("line_cross", "kerb", "a_to_b")]
+
+
+def test_zone_enter_exit_and_loiter_once() -> None:
+    zone = ZoneConfig(name="dock", polygon=[(0.6, 0.5), (1.0, 0.5), (1.0, 1.0), (0.6, 1.0)], loiter_s=1.0)
+    path = [(20, 90), (70, 90)] + [(75, 90)] * 10 + [(20, 90)]
+    assert run(CameraRules([zone], []), path) == [
+        ("zone_enter", "dock", None), ("loiter", "dock", None), ("zone_exit", "dock", None)
+    ]
+
+
+def test_rule_filters() -> None:
+    zone = ZoneConfig(name="dock", polygon=[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)], classes=["car"])
+    assert run(CameraRules([zone], []), [(90, 20), (95, 10)]) == []
+    weak = ZoneConfig(name="dock", polygon=[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)], min_confidence=0.95)
+    assert run(CameraRules([weak], []), [(90, 20)]) == []
+    big = ZoneConfig(name="dock", polygon=[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)], min_area=0.05)
+    assert run(CameraRules([big], []), [(90, 20)]) == []  # the box covers 3% of the frame
+
+
+def test_points_in_concave_polygon() -> None:
+    u_shape = np.array([(0, 0), (3, 0), (3, 3), (2, 3), (2, 1), (1, 1), (1, 3), (0, 3)], float)
+    inside = points_in_polygon(np.array([(0.5, 2.0), (1.5, 2.0), (2.5, 2.0), (1.5, 0.5)]), u_shape)
+    assert inside.tolist() == [True, False, True, True]
+
+
+def test_crossing_before_confirmation_waits_for_new_and_false_tracks_never_count() -> None:
+    lifecycle = ObjectLifecycle("cam", {0: "person"}, confirm_frames=3, lost_timeout_s=1.0,
+                                rules=CameraRules([], [VERTICAL]))
+    types = []
+    for i, x in enumerate([40, 60, 70, 80]):
+        types += [e.type for e in lifecycle.update(person_at(x, 90), i, i * 0.2, W, H)]
+    assert types == ["new", "line_cross"]
+
+    flicker = ObjectLifecycle("cam", {0: "person"}, confirm_frames=3, lost_timeout_s=1.0,
+                              rules=CameraRules([], [VERTICAL]))
+    events = flicker.update(person_at(40, 90, 7), 0, 0.0, W, H) + flicker.update(person_at(60, 90, 7), 1, 0.2, W, H)
+    events += flicker.expire(5.0)
+    assert events == [], "a track seen twice is never confirmed, so its crossing is never reported"
+
+
+def test_event_ids_are_unique_and_shared_object_id() -> None:
+    lifecycle = ObjectLifecycle("cam", {0: "person"}, confirm_frames=1, lost_timeout_s=1.0,
+                                rules=CameraRules([], [VERTICAL]))
+    events = lifecycle.update(person_at(40, 90), 0, 0.0, W, H) + lifecycle.update(person_at(60, 90), 1, 0.2, W, H)
+    events += lifecycle.end_all(1.0)
+    assert [e.type for e in events] == ["new", "line_cross", "end"]
+    assert len({e.event_id for e in events}) == 3 and len({e.object_id for e in events}) == 1
+    assert events[-1].duration_s == 0.2
+
+
+def test_update_is_rate_limited() -> None:
+    lifecycle = ObjectLifecycle("cam", {0: "person"}, confirm_frames=1, lost_timeout_s=10.0, update_interval_s=1.0)
+    lifecycle.update(person_at(40, 90), 0, 0.0, W, H)
+    lifecycle.record_classification(1, "colour", "red", 0.2)
+    assert [e.type for e in lifecycle.update(person_at(41, 90), 1, 0.5, W, H)] == []
+    updates = lifecycle.update(person_at(42, 90), 2, 1.1, W, H)
+    assert [(e.type, e.attributes) for e in updates] == [("update", {"colour": "red"})]
+    assert lifecycle.update(person_at(43, 90), 3, 2.5, W, H) == [], "nothing changed since"

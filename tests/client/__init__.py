@@ -1,0 +1,1 @@
+"""Clients: `argusd events` and the consumer-group reader."""

@@ -1,0 +1,1 @@
+"""Configuration: parsing, validation and `argusd check-config`."""

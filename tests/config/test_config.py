@@ -1,0 +1,86 @@
+"""`argusd check-config`: field-level errors, a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.support.assets import argusd_command
+from daemon.config.models import load_config
+
+VALID = """
+cameras:
+  - id: door
+    url: rtsp://user:secret@127.0.0.1:8554/door
+    fps: 5
+detector:
+  model: /var/lib/argusd/models/detector.pt
+"""
+
+
+def check(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "argusd.yaml"
+    path.write_text(textwrap.dedent(text))
+    return subprocess.run(argusd_command("check-config", str(path)), capture_output=True, text=True, timeout=60)
+
+
+def test_valid_config_passes(tmp_path: Path) -> None:
+    result = check(tmp_path, VALID)
+    assert result.returncode == 0, result.stderr
+    assert "OK (1 camera(s)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (VALID + "detectr: {}\n", "detectr: unknown key"),
+        (VALID.replace("rtsp://", "ftp://"), "cameras.0.url: scheme must be one of"),
+        (VALID.replace("fps: 5", "fps: -2"), "cameras.0.fps: Input should be greater than 0"),
+        (VALID.replace("fps: 5", "fps: fast"), "cameras.0.fps: Input should be a valid number"),
+        (VALID.replace("  model: /var/lib/argusd/models/detector.pt", "  device: cpu"), "detector.model: Field required"),
+        (VALID.replace("detector:", "  - id: door\n    url: test://\ndetector:"), "duplicate camera id 'door'"),
+        (VALID + "http:\n  listen: localhost\n", "http.listen: must be host:port"),
+        (VALID + "redis:\n  url: http://127.0.0.1\n", "redis.url: must start with redis://"),
+        (VALID.replace("id: door", "id: 'front door'"), "cameras.0.id: must be 1-64 characters"),
+        (VALID + "detector:\n  imgsz: 100\n", "at line 8, column 1: duplicate key 'detector'"),
+        (VALID.replace("device: cpu", "x") + "  imgsz: 100\n", "detector.imgsz: Input should be a multiple of 32"),
+        (VALID.replace("fps: 5", "realtime: false"), "cameras.0: realtime: false is for file:// sources only"),
+        (VALID.replace("rtsp://user:secret@127.0.0.1:8554/door\n    fps: 5",
+                       "file:///srv/clip.mp4\n    realtime: false\n    loop: true"),
+         "cameras.0: realtime: false and loop: true do not go together"),
+        ("cameras: [\n", "not valid YAML at line"),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+        (VALID.replace("cameras:\n  - id: door\n    url: rtsp://user:secret@127.0.0.1:8554/door\n    fps: 5\n", "cameras: []\n"),
+         "cameras: List should have at least 1 item"),
+    ],
+)
+def test_bad_config_is_rejected_with_the_field_named(tmp_path: Path, text: str, expected: str) -> None:
+    result = check(tmp_path, text)
+    assert result.returncode == 78
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_file_is_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(argusd_command("check-config", str(tmp_path / "nope.yaml")),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 78
+    assert result.stderr.strip().endswith("cannot read config file: No such file or directory")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_environment_overrides_the_redis_url(tmp_path: Path) -> None:
+    path = tmp_path / "argusd.yaml"
+    path.write_text(VALID)
+    config = load_config(path, environ={"ARGUSD_REDIS_URL": "redis://:pw@127.0.0.1:6390/2"})
+    assert config.redis.url == "redis://:pw@127.0.0.1:6390/2"
+    assert load_config(path, environ={}).redis.url == "redis://127.0.0.1:6379/0"
+
+
+def test_version() -> None:
+    result = subprocess.run(argusd_command("--version"), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.startswith("argusd ")

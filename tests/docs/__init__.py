@@ -1,0 +1,1 @@
+"""The shipped documentation, example configuration and event schema stay current."""

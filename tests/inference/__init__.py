@@ -1,0 +1,1 @@
+"""Inference: batching, tracking, classifiers, model formats and detector threads."""

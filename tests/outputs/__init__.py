@@ -1,0 +1,1 @@
+"""Outputs: the Redis publisher, its spool, snapshots and captions."""

@@ -1,0 +1,91 @@
+"""Daemon-level: the real detector on real footage, a private redis-server restarted or absent, SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import jsonschema
+import redis
+from tests.support.assets import BIKES, event_schema, require_asset
+from tests.support.configs import daemon_config, write_config
+from tests.support.daemon import running_daemon
+from tests.support.polling import wait_for
+from tests.support.redis import RedisServer, shutdown_saving, stream_event_ids
+
+from daemon.outputs.spool import decode_line
+
+STREAM = "argusd:test:events"
+SCHEMA = event_schema()
+MAX_SECONDS = ("--max-seconds", "120")
+
+
+def write_bikes_config(tmp_path: Path, redis_url: str) -> Path:
+    return write_config(tmp_path / "argusd.yaml", daemon_config(
+        [{"id": "bikes", "url": f"file://{require_asset(BIKES)}", "fps": 8, "loop": True}],
+        redis={"url": redis_url, "stream": STREAM, "command_timeout_s": 0.5, "connect_timeout_s": 0.5,
+               "backoff_max_s": 1},
+        spool={"directory": str(tmp_path / "spool")},
+        snapshots={"enabled": True, "directory": str(tmp_path / "snapshots")},
+    ))
+
+
+def spooled_event_ids(directory: Path) -> list[str]:
+    ids = []
+    for segment in sorted(directory.glob("seg-*.log")):
+        for line in segment.read_bytes().splitlines(keepends=True)[1:]:
+            payload = decode_line(line)
+            if payload is not None:
+                ids.append(json.loads(payload)["event_id"])
+    return ids
+
+
+def test_daemon_loses_no_event_while_redis_restarts(redis_server: RedisServer, tmp_path: Path) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    with running_daemon(write_bikes_config(tmp_path, redis_server.url), *MAX_SECONDS) as daemon:
+        wait_for(lambda: client.xlen(STREAM) >= 2, 90, "the first events from the detector")
+        shutdown_saving(redis_server)
+        wait_for(lambda: len(spooled_event_ids(tmp_path / "spool")) >= 2, 10, "events to be spooled")
+        time.sleep(10)
+        redis_server.start()
+        wait_for(lambda: not spooled_event_ids(tmp_path / "spool"), 30, "the spool to be replayed")
+        assert daemon.stop(60) == 0
+    text = daemon.output()
+    summary = re.search(r"stopped: (\d+) event\(s\) produced, \d+ published \((\d+) replayed", text)
+    assert summary, text[-2000:]
+    produced, replayed = int(summary[1]), int(summary[2])
+    assert replayed >= 2
+
+    entries = redis.Redis.from_url(redis_server.url).xrange(STREAM)
+    events = {}
+    for _, fields in entries:
+        event = json.loads(fields[b"data"])
+        jsonschema.validate(event, SCHEMA)
+        events[event["event_id"]] = event
+    assert len(events) == produced  # de-duplicated on event_id, stored == produced
+    lifecycle = [e for e in events.values() if e["type"] in ("new", "end")]
+    assert lifecycle and all(e["snapshot"]["store"] == "file" for e in lifecycle)
+    snapshots = [Path(e["snapshot"]["path"]) for e in lifecycle]
+    wait_for(lambda: all(p.is_file() for p in snapshots), 10, "snapshot files")
+    assert all(p.read_bytes()[:2] == b"\xff\xd8" for p in snapshots)
+
+
+def test_events_spooled_before_a_sigkill_arrive_after_the_restart(redis_server: RedisServer, tmp_path: Path) -> None:
+    redis_server.stop()
+    config = write_bikes_config(tmp_path, redis_server.url)
+    with running_daemon(config, *MAX_SECONDS) as daemon:
+        wait_for(lambda: len(spooled_event_ids(tmp_path / "spool")) >= 3, 90, "events in the spool")
+        daemon.kill()
+    spooled = spooled_event_ids(tmp_path / "spool")
+    assert len(spooled) == len(set(spooled)) >= 3
+
+    redis_server.start()
+    with running_daemon(config, *MAX_SECONDS) as daemon:  # the same log: both runs' output, appended
+        wait_for(lambda: set(spooled) <= set(stream_event_ids(redis_server.url, STREAM)), 90,
+                 "the spooled events in the stream")
+        assert daemon.stop(60) == 0
+    stored = stream_event_ids(redis_server.url, STREAM)
+    assert stored[:len(spooled)] == spooled  # replayed first, in order
+    assert "undelivered event(s)" in daemon.output()

@@ -1,0 +1,1 @@
+"""Camera sources: GStreamer decoding, supervision, reconnects and reloads."""

@@ -1,0 +1,61 @@
+"""Helpers for the camera supervision tests: quick camera configs, frame and state recorders, frame gaps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from daemon.config.models import CameraConfig
+from daemon.sources.camera import CameraSource, CameraState
+from daemon.core.types import Frame
+
+
+@dataclass
+class Recorder:
+    """Collects frames and state changes from CameraSource callbacks, with monotonic arrival times."""
+
+    frames: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    states: list[tuple[str, CameraState, str | None, float]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_frame(self, frame: Frame) -> None:
+        with self.lock:
+            self.frames[frame.camera_id].append((frame.seq, time.monotonic()))
+
+    def on_state(self, camera_id: str, state: CameraState, error: str | None) -> None:
+        with self.lock:
+            self.states.append((camera_id, state, error, time.monotonic()))
+
+    def count(self, camera_id: str) -> int:
+        with self.lock:
+            return len(self.frames[camera_id])
+
+    def frame_times(self, camera_id: str) -> list[float]:
+        with self.lock:
+            return [t for _, t in self.frames[camera_id]]
+
+    def first_frame_after(self, camera_id: str, moment: float) -> float | None:
+        return next((t for t in self.frame_times(camera_id) if t > moment), None)
+
+    def first_state_after(self, camera_id: str, state: CameraState, moment: float) -> float | None:
+        with self.lock:
+            return next((t for c, s, _, t in self.states if c == camera_id and s == state and t > moment), None)
+
+    def source(self, config: CameraConfig) -> CameraSource:
+        return CameraSource(config, self.on_frame, self.on_state)
+
+
+def camera(camera_id: str, url: str, **overrides: object) -> CameraConfig:
+    """A camera tuned for quick tests: low fps, short timeouts, fast reconnects."""
+    settings: dict[str, object] = {"fps": 10, "width": 160, "watchdog_s": 2.0, "start_timeout_s": 4.0,
+                                   "backoff_initial_s": 0.2, "backoff_max_s": 1.0}
+    settings.update(overrides)
+    return CameraConfig(id=camera_id, url=url, **settings)
+
+
+def largest_gap(times: list[float], start: float, end: float) -> float:
+    """The longest interval without a frame between ``start`` and ``end``."""
+    points = [start, *(t for t in times if start < t < end), end]
+    return max(b - a for a, b in zip(points, points[1:]))
