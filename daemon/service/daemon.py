@@ -138,7 +138,7 @@ class Daemon:
                 self.notifier.reloading()
                 self.reload()
                 self.notifier.ready()
-            self._feed_watchdog()
+            self._feed_watchdog(self.worker.heartbeat if self.worker else time.monotonic())
             if deadline is not None and time.monotonic() >= deadline:
                 log.info("run time limit reached")
                 return
@@ -158,8 +158,8 @@ class Daemon:
             except queue.Empty:
                 return pending
 
-    def _feed_watchdog(self) -> None:
-        heartbeat = self.worker.heartbeat if self.worker else time.monotonic()
+    def _feed_watchdog(self, heartbeat: float) -> None:
+        """Ping systemd's watchdog unless the inference thread last came round (``heartbeat``) too long ago."""
         stalled_for = time.monotonic() - heartbeat
         if stalled_for > INFERENCE_STALL_S:
             if not self._inference_stall_logged:

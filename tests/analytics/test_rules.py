@@ -9,6 +9,7 @@ from tests.support.detections import make_detections
 from daemon.config.models import LineConfig, ZoneConfig
 from daemon.analytics.lifecycle import ObjectLifecycle
 from daemon.analytics.rules import CameraRules, points_in_polygon
+from daemon.core.events import Crossing, ObjectStory
 from daemon.core.types import Detections
 
 W, H = 100, 100
@@ -59,6 +60,23 @@ def test_zone_enter_exit_and_loiter_once() -> None:
     assert run(CameraRules([zone], []), path) == [
         ("zone_enter", "dock", None), ("loiter", "dock", None), ("zone_exit", "dock", None)
     ]
+
+
+def test_the_rules_keep_each_objects_story_zones_and_visits() -> None:
+    zone = ZoneConfig(name="dock", polygon=[(0.6, 0.5), (1.0, 0.5), (1.0, 1.0), (0.6, 1.0)], loiter_s=1.0)
+    rules = CameraRules([zone], [LineConfig(name="door", points=((0.5, 0.0), (0.5, 1.0)), a_to_b="in")])
+    # right across the door into the dock for 2.2 s (loitering), out again, and back in
+    path = [(20, 90), (70, 90)] + [(75, 90)] * 10 + [(20, 90), (70, 90)]
+    run(rules, path)
+    now = (len(path) - 1) * 0.2
+    story = rules.story(1, now + 1.0)
+    assert story.crossings == (Crossing("door", "a_to_b", "in"), Crossing("door", "b_to_a", None),
+                               Crossing("door", "a_to_b", "in"))
+    assert story.zone_stays == (("dock", 2.2), ("dock", 1.0))  # the open stay counted up to the story's time
+    assert story.loitered == ("dock",)
+    assert rules.zones_of(1) == ["dock"] and rules.visited(1) == ["dock"]
+    rules.forget(1)
+    assert rules.story(1, now) == ObjectStory() and rules.zones_of(1) == [] and rules.visited(1) == []
 
 
 def test_rule_filters() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.assets import argusd_command
-from daemon.config.models import load_config
+from daemon.config.loading import load_config
 
 VALID = """
 cameras:

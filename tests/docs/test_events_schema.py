@@ -9,7 +9,8 @@ import pytest
 from tests.support.assets import event_schema
 from tests.support.detections import make_detections
 
-from daemon.analytics.lifecycle import SCHEMA_VERSION, ObjectLifecycle
+from daemon.analytics.lifecycle import ObjectLifecycle
+from daemon.core.events import SCHEMA_VERSION
 from daemon.core.types import Detections
 
 SCHEMA = event_schema()

@@ -1,7 +1,7 @@
 """The shipped example configuration stays valid."""
 
 from tests.support.assets import REPO
-from daemon.config.models import load_config
+from daemon.config.loading import load_config
 
 
 def test_example_config_is_valid() -> None:

@@ -8,51 +8,69 @@ import time
 import numpy as np
 import pytest
 
-from tests.support.assets import DETECTOR, free_port, require_asset
-from daemon.service.daemon import Daemon
-from daemon.inference.batcher import FreshestFrameBatcher
-from daemon.config.models import BatchConfig, CameraConfig, Config, DetectorConfig, HttpConfig, RedisConfig
+from daemon.config.models import CameraConfig, DetectorConfig, TrackerConfig
+from daemon.core.events import Event
 from daemon.core.types import Frame
+from daemon.inference.batcher import FreshestFrameBatcher
+from daemon.inference.classify import CropClassifiers
+from daemon.inference.worker import InferenceWorker
+from daemon.service.metrics import Metrics
+from daemon.sources.camera import CameraSource
+from plugins.registry import load_detector
+from tests.support.assets import DETECTOR, require_asset
 
 
-def run_daemon(fps: list[float], max_batch: int, seconds: float,
-               stream_key: str) -> tuple[dict[str, int], float, float]:
-    """Frames analysed per camera over ``seconds`` of steady state, the mean batch size, the batches run."""
-    config = Config(
-        cameras=[CameraConfig(id=f"cam{i}", url="test://ball", fps=f) for i, f in enumerate(fps)],
-        detector=DetectorConfig(model=str(require_asset(DETECTOR)), imgsz=320, device="cpu"),
-        batch=BatchConfig(max_batch=max_batch, max_wait_ms=50),
-        redis=RedisConfig(stream=stream_key),
-        http=HttpConfig(listen=f"127.0.0.1:{free_port()}"),
-    )
-    daemon = Daemon(config)
-    daemon.start()
+class DiscardEvents:
+    needs_images = False
+
+    def emit(self, camera: CameraConfig, events: list[Event]) -> None:
+        pass
+
+
+def run_batch_path(fps: list[float], max_batch: int, seconds: float) -> tuple[dict[str, int], float, float]:
+    """The batch path alone (test-pattern cameras, the batcher, the inference worker with the real detector),
+    no Redis or HTTP: frames analysed per camera over ``seconds`` of steady state, the mean batch size, the
+    batches run."""
+    cameras = [CameraConfig(id=f"cam{i}", url="test://ball", fps=f) for i, f in enumerate(fps)]
+    metrics = Metrics()
+    batcher = FreshestFrameBatcher(max_batch, 0.05, lambda _camera: None)
+    detector = load_detector(DetectorConfig(model=str(require_asset(DETECTOR)), imgsz=320, device="cpu"))
+    worker = InferenceWorker(detector, batcher, TrackerConfig(), 0.25, CropClassifiers([]), DiscardEvents(), metrics)
+    sources = [CameraSource(camera, batcher.put) for camera in cameras]
+    for camera, source in zip(cameras, sources, strict=True):
+        worker.add_camera(camera)
+        batcher.register(camera.id)
+        source.start()
+    worker.start()
+    registry = metrics.registry
     try:
         time.sleep(2)  # let every camera reach steady state
-        before = {s["id"]: s["frames_analysed"] for s in daemon.camera_status()}
-        registry = daemon.metrics.registry
+        before = {c.id: worker.camera_counts(c.id)["frames_analysed"] for c in cameras}
         batches0 = registry.get_sample_value("argusd_batch_size_count") or 0
         frames0 = registry.get_sample_value("argusd_batch_size_sum") or 0
         time.sleep(seconds)
-        after = {s["id"]: s["frames_analysed"] for s in daemon.camera_status()}
+        after = {c.id: worker.camera_counts(c.id)["frames_analysed"] for c in cameras}
         batches = registry.get_sample_value("argusd_batch_size_count") - batches0
         frames = registry.get_sample_value("argusd_batch_size_sum") - frames0
     finally:
-        daemon.shutdown()
+        batcher.close()
+        for source in sources:
+            source.stop()
+        worker.stop()
     return {camera: after[camera] - before[camera] for camera in after}, frames / batches, batches
 
 
 @pytest.mark.parametrize("max_batch", [8, 2])
-def test_equal_cameras_get_equal_share_when_the_model_cannot_keep_up(max_batch: int, stream_key: str) -> None:
-    analysed, mean_batch, _ = run_daemon([25, 25, 25, 25], max_batch, 8, stream_key)
+def test_equal_cameras_get_equal_share_when_the_model_cannot_keep_up(max_batch: int) -> None:
+    analysed, mean_batch, _ = run_batch_path([25, 25, 25, 25], max_batch, 8)
     rates = np.array(list(analysed.values())) / 8
     assert rates.sum() < 4 * 25 * 0.9, f"the model keeps up ({rates}); the test needs saturation"
     assert rates.max() <= 1.1 * rates.min(), f"per-camera analysed fps {rates}"
     assert mean_batch > 1.5, mean_batch
 
 
-def test_different_rates_form_batches_and_slow_cameras_are_never_starved(stream_key: str) -> None:
-    analysed, mean_batch, batches = run_daemon([1, 3, 6, 25], 8, 8, stream_key)
+def test_different_rates_form_batches_and_slow_cameras_are_never_starved() -> None:
+    analysed, mean_batch, batches = run_batch_path([1, 3, 6, 25], 8, 8)
     assert mean_batch > 1.2, mean_batch
     assert analysed["cam0"] >= 7, analysed  # 1 fps for 8 s: every frame analysed
     # Every batch takes each camera that has a frame: cam1 gets each of its frames, or, when a batch outlasts

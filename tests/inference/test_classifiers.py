@@ -12,7 +12,8 @@ from tests.support.detections import make_detections
 from daemon.inference.classify import ClassificationInput, CropClassifiers
 from daemon.config.models import ClassifierConfig
 from daemon.analytics.lifecycle import ObjectLifecycle
-from plugins.interfaces import PluginError, load_classifier
+from plugins.interfaces import PluginError
+from plugins.registry import load_classifier
 
 BGR = {"red": (30, 30, 200), "green": (40, 170, 40), "blue": (200, 80, 20), "yellow": (40, 220, 230),
        "white": (245, 245, 245), "black": (15, 15, 15), "grey": (128, 128, 128), "brown": (30, 60, 110)}

@@ -17,7 +17,8 @@ from tests.support.configs import daemon_config, detector_config, write_config
 from tests.support.daemon import running_daemon
 from tests.support.polling import wait_for
 from daemon.config.models import DetectorConfig
-from plugins.interfaces import PluginError, load_detector
+from plugins.interfaces import PluginError
+from plugins.registry import load_detector
 from daemon.core.types import Detections
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.config.models import ConfigError, parse_config
-from plugins.interfaces import PluginError, load_captioner
+from daemon.config.loading import parse_config
+from daemon.config.models import ConfigError
+from plugins.interfaces import PluginError
+from plugins.registry import load_captioner
 
 
 def config(camera_captions: object, captions: object = None) -> dict:

@@ -14,7 +14,9 @@ from tests.support.assets import free_port
 from tests.support.events import event
 
 from daemon.config.models import CaptionerConfig
-from plugins.interfaces import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner
+from daemon.core.events import ObjectStory
+from plugins.interfaces import CaptionError, CaptionRequest, PluginError
+from plugins.registry import load_captioner
 from daemon.testing.chat_server import ChatServer
 
 KEY_ENV = "ARGUSD_TEST_VLM_KEY"

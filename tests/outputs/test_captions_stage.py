@@ -20,7 +20,7 @@ from daemon.outputs.captions import CaptionStage
 from daemon.config.models import (
     CameraCaptionsConfig, CameraConfig, CaptionerConfig, CaptionsConfig, RedisConfig, SnapshotConfig,
 )
-from daemon.analytics.lifecycle import Event
+from daemon.core.events import Crossing, Event, ObjectStory
 from daemon.service.metrics import Metrics
 from daemon.outputs.snapshots import SnapshotWriter
 from daemon.testing.chat_server import ChatServer
@@ -59,10 +59,12 @@ def test_captions_follow_subjects_and_the_end_carries_the_latest_ready_one() -> 
     frame = best_frame()
     run.emit(event("new", step=0, frame=frame, attributes={"top_colour": "red"}))
     wait_for(lambda: len(run.captions()) == 1, 5, "the caption of new")
+    crossed = ObjectStory(crossings=(Crossing("door", "a_to_b", "in"),))  # what the camera's rules kept
     run.emit(event("line_cross", step=1, at=NOW + 3, frame=frame, rule="door", direction="a_to_b",
-                   direction_name="in", attributes={"top_colour": "red"}))
+                   direction_name="in", attributes={"top_colour": "red"}, story=crossed))
     wait_for(lambda: len(run.captions()) == 2, 5, "the caption of line_cross")
-    run.emit(event("end", step=2, at=NOW + 9, duration_s=9.0, frame=frame, attributes={"top_colour": "red"}))
+    run.emit(event("end", step=2, at=NOW + 9, duration_s=9.0, frame=frame, attributes={"top_colour": "red"},
+                   story=crossed))
     wait_for(lambda: len(run.captions()) == 3, 5, "the caption of end")
     run.stage.stop()
 

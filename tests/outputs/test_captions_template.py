@@ -7,7 +7,9 @@ import pytest
 from tests.support.events import event
 
 from daemon.config.models import CaptionerConfig
-from plugins.interfaces import CaptionRequest, Crossing, ObjectStory, load_captioner
+from daemon.core.events import Crossing, ObjectStory
+from plugins.interfaces import CaptionRequest
+from plugins.registry import load_captioner
 from plugins.captioners.template import duration
 
 STORY = ObjectStory(

@@ -12,7 +12,9 @@ import pytest
 from tests.support.events import event
 
 from daemon.config.models import CaptionerConfig
-from plugins.interfaces import CaptionError, CaptionRequest, ObjectStory, PluginError, load_captioner
+from daemon.core.events import ObjectStory
+from plugins.interfaces import CaptionError, CaptionRequest, PluginError
+from plugins.registry import load_captioner
 
 WORDS = ["<pad>", "<s>", "</s>", "<unk>", "a", "person", "on", "bike", "red", "car", "street", "walks"]
 

@@ -187,15 +187,13 @@ def test_blocked_main_loop_stops_watchdog_pings(notify_socket: NotifySocket, tmp
 
 def test_watchdog_is_withheld_while_the_inference_thread_is_stuck(notify_socket: NotifySocket) -> None:
     from daemon.service.daemon import INFERENCE_STALL_S, Daemon
-    from daemon.config.models import parse_config
+    from daemon.config.loading import parse_config
 
     config = parse_config({"cameras": [{"id": "cam", "url": "test://"}], "detector": {"model": str(DETECTOR)}})
     daemon = Daemon(config, notifier=SystemdNotifier(notify_socket.address, watchdog_usec=2_000_000))
-    daemon._inference_heartbeat = time.monotonic() - INFERENCE_STALL_S - 1  # noqa: SLF001 (a stuck detector)
-    daemon._feed_watchdog()  # noqa: SLF001
+    daemon._feed_watchdog(time.monotonic() - INFERENCE_STALL_S - 1)  # noqa: SLF001 (a stuck detector)
     time.sleep(0.3)
     assert notify_socket.count("WATCHDOG=1") == 0
-    daemon._inference_heartbeat = time.monotonic()  # noqa: SLF001 (it came round again)
-    daemon._feed_watchdog()  # noqa: SLF001
+    daemon._feed_watchdog(time.monotonic())  # noqa: SLF001 (it came round again)
     notify_socket.wait_for("WATCHDOG=1")
     notify_socket.wait_for("STATUS=0/0 camera(s) streaming")

@@ -15,7 +15,7 @@ from tests.support.polling import wait_for
 from tests.support.rtsp import RtspServer, serving
 
 from daemon.config.models import CameraConfig
-from daemon.sources.camera import CameraState
+from daemon.sources.supervisor import CameraState
 
 
 def test_bad_sources_each_fail_alone_while_the_good_camera_streams(module_rtsp_server: RtspServer,

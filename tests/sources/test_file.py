@@ -11,7 +11,8 @@ import numpy as np
 from tests.support.assets import BIKES, require_asset
 from tests.support.polling import wait_for
 from daemon.config.models import CameraConfig
-from daemon.sources.camera import CameraSource, CameraState
+from daemon.sources.camera import CameraSource
+from daemon.sources.supervisor import CameraState
 from daemon.core.types import Frame
 
 FRAME_NS = 40_000_000  # bikes.mp4 is 25 fps

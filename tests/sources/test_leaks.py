@@ -9,7 +9,8 @@ from tests.support.cameras import Recorder, camera
 from tests.support.polling import wait_for
 from tests.support.rtsp import RtspServer
 
-from daemon.sources.camera import CameraSource, CameraState
+from daemon.sources.camera import CameraSource
+from daemon.sources.supervisor import CameraState
 
 CYCLES = 100
 

@@ -10,7 +10,7 @@ from tests.support.cameras import Recorder, camera
 from tests.support.polling import wait_for
 from tests.support.rtsp import RtspServer
 
-from daemon.sources.camera import CameraState
+from daemon.sources.supervisor import CameraState
 
 WATCHDOG_S = 2.0
 

@@ -20,7 +20,7 @@ from tests.support.polling import wait_for
 from tests.support.rtsp import RtspServer
 
 from daemon.service.daemon import Daemon
-from daemon.config.models import load_config
+from daemon.config.loading import load_config
 from daemon.core.types import Frame
 
 STEADY_FPS = 4.0
@@ -47,13 +47,13 @@ def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
     write_cameras(path, [steady], redis_url, stream_key, free_port())
     daemon = Daemon(load_config(path), str(path))
     recorder = Recorder()
-    deliver = daemon._on_frame  # observe every frame the sources hand to the daemon, then pass it on
+    deliver = daemon.batcher.put  # observe every frame the sources hand to the daemon, then pass it on
 
     def observe(frame: Frame) -> None:
         recorder.on_frame(frame)
         deliver(frame)
 
-    daemon._on_frame = observe
+    daemon.batcher.put = observe  # type: ignore[method-assign]
     daemon.start()
     try:
         states = lambda: {c["id"]: c for c in daemon.camera_status()}  # noqa: E731

@@ -8,7 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from daemon.config.models import CameraConfig
-from daemon.sources.camera import CameraSource, CameraState
+from daemon.sources.camera import CameraSource
+from daemon.sources.supervisor import CameraState
 from daemon.core.types import Frame
 
 

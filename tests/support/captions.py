@@ -7,7 +7,7 @@ import numpy as np
 from tests.support.detections import make_detections
 from tests.support.events import NOW
 
-from daemon.analytics.lifecycle import BestFrame
+from daemon.core.events import BestFrame
 
 NAMES = {0: "person", 1: "car"}
 
