@@ -1,0 +1,1 @@
+"""Tracked detections to events: zone and line rules, and the object lifecycle."""

@@ -1,0 +1,1 @@
+"""For consumers of the events: a de-duplicating consumer and the `argusd events` commands."""

@@ -1,0 +1,1 @@
+"""The vocabulary every stage shares: frames, detections, events, redaction, backoff, image crops."""

@@ -1,0 +1,1 @@
+"""Running it: the composition root, the cameras it runs, HTTP, metrics, systemd, logs, the CLI."""

@@ -55,12 +55,12 @@ class _Server(socketserver.TCPServer):
     def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler], workers: int) -> None:
         if ":" in host:
             self.address_family = socket.AF_INET6
-        super().__init__((host, port), handler)
         self._workers = threading.BoundedSemaphore(workers)
         self._waiting: dict[socket.socket, _Waiting] = {}  # insertion order: oldest first
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self.socket, selectors.EVENT_READ)
+        self._selector = selectors.DefaultSelector()  # before binding: a failed bind calls server_close()
         self._stopping = threading.Event()
+        super().__init__((host, port), handler)
+        self._selector.register(self.socket, selectors.EVENT_READ)
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         while not self._stopping.is_set():

@@ -1,0 +1,1 @@
+"""Cameras in: per camera a supervisor state machine running fresh GStreamer pipelines."""
