@@ -40,6 +40,26 @@ def test_server_killed_then_restarted_frames_flow_within_2s(rtsp_server: RtspSer
     assert source.state == CameraState.STOPPED
 
 
+def test_a_camera_back_after_a_4s_outage_streams_within_2s_on_default_backoff(rtsp_server: RtspServer) -> None:
+    """With the default backoff (0.5 s doubling to 10 s) a 4 s outage once meant waiting out a 4-5 s backoff
+    step; the reachability probe rebuilds the pipeline as soon as the server answers again."""
+    recorder = Recorder()
+    source = recorder.source(camera("cam", rtsp_server.url, backoff_initial_s=0.5, backoff_max_s=10.0))
+    source.start()
+    try:
+        wait_for(lambda: recorder.count("cam") >= 5, 10, "five frames", details=source.status)
+        rtsp_server.kill()
+        time.sleep(4.0)
+        rtsp_server.start()
+        back = time.monotonic()
+        wait_for(lambda: recorder.first_frame_after("cam", back), 5, "a frame after the return", details=source.status)
+        recovered_in = recorder.first_frame_after("cam", back) - back
+        assert recovered_in <= 2.0, f"frames again {recovered_in:.2f} s after the camera returned"
+        assert source.reconnects >= 3, "the backoff had grown past the outage's length"
+    finally:
+        source.stop()
+
+
 @pytest.mark.parametrize("recovery", ["sigcont", "restart"])
 def test_server_hung_reported_stalled_then_recovers(rtsp_server: RtspServer, recovery: str) -> None:
     recorder = Recorder()
