@@ -53,14 +53,20 @@ def main() -> int:
     parser.add_argument("--model", default=str(REPO / ".cache" / "assets" / "fall-detector.pt"))
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--footage", default=str(REPO / ".cache" / "assets" / "bikes.mp4"),
+                        help="video file the RTSP server loops (\"test\": a test pattern)")
+    parser.add_argument("--size", default="1280x720", help="the served picture size")
+    parser.add_argument("--server-fps", type=int, default=15)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="argusd-soak-"))
     rtsp_port, http_port = free_port(), free_port()
     paths = [f"/cam{i}" for i in range(args.cameras)]
+    width, height = args.size.split("x")
     server = subprocess.Popen([PYTHON, "-m", "daemon.testing.rtsp_server", "--port", str(rtsp_port),
-                               *sum((["--path", p] for p in paths), [])], cwd=REPO, stdout=subprocess.PIPE,
-                              text=True)
+                               "--source", args.footage, "--width", width, "--height", height,
+                               "--fps", str(args.server_fps), *sum((["--path", p] for p in paths), [])],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
     for _ in paths:
         server.stdout.readline()  # "ready rtsp://..."
     stream = f"argusd:soak:{os.getpid()}"
