@@ -11,6 +11,7 @@ from daemon import __version__
 from daemon.client import events_cli
 from daemon.config.loading import load_config
 from daemon.config.models import EXIT_CONFIG, ConfigError
+from daemon.core.memory import limit_arenas
 
 log = logging.getLogger("argusd")
 
@@ -61,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         log.error("%s", error)
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.json_lines)
+    limit_arenas()  # before any camera or GStreamer thread exists
 
     from daemon.service.daemon import Daemon
     from daemon.service.notify import SystemdNotifier

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from daemon.config.models import CameraConfig
+from daemon.core.memory import release_free_memory
 from daemon.core.types import Frame, YuvImage
 from daemon.sources.gst import GLib, Gst, GstVideo
 from daemon.sources.supervisor import MessageKind, RunMessage, RunStartError, is_live
@@ -100,6 +101,7 @@ class GstPipelineRun:
             element.disconnect(handler_id)
         self._handlers.clear()
         self._videorate = None
+        release_free_memory()  # the pipeline's buffers, freed into its threads' arenas
 
     # -- building --------------------------------------------------------------------------------------
 

@@ -37,9 +37,10 @@ def _raw_caps(args: argparse.Namespace, with_format: bool = True) -> str:
 
 
 def _encoder(args: argparse.Namespace) -> str:
-    # One key frame a second: a reconnecting client waits at most a second for a picture.
+    # One key frame a second by default: a reconnecting client waits at most a second for a picture.
     return (
-        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} bitrate={args.bitrate} "
+        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.key_interval or args.fps} "
+        f"bitrate={args.bitrate} "
         "! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=1"
     )
 
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--bitrate", type=int, default=1000, help="kbit/s")
+    parser.add_argument("--key-interval", type=int, default=None, help="frames between key frames (default: fps)")
     parser.add_argument("--credentials", default=None, help="user:password required by the server (Basic)")
     return parser
 
