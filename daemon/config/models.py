@@ -393,10 +393,13 @@ class SnapshotConfig(_StateSubdirectory):
         "/var/lib/argusd/snapshots."
     )
     max_age_s: Annotated[float, Field(gt=0)] = Field(
-        7 * 86400.0, description="store: file, delete snapshots older than this."
+        7 * 86400.0, description="store: file, delete snapshots older than this. Retention touches only "
+        "argusd's own files, `<directory>/<camera id>/<event id>.jpg` (event id: 32 hex digits, `-`, a number, "
+        "optionally `-caption`); any other file or folder there is never counted or deleted."
     )
     max_total_bytes: Annotated[int, Field(ge=1024 * 1024)] = Field(
-        1024 * 1024 * 1024, description="store: file, delete the oldest snapshots beyond this total size."
+        1024 * 1024 * 1024, description="store: file, delete the oldest of argusd's own snapshots beyond this "
+        "total size (their size alone counts)."
     )
     key_prefix: str = Field("argusd:snapshot:", description="store: redis, key prefix; the event_id follows.")
     ttl_s: Annotated[int, Field(ge=1)] = Field(86400, description="store: redis, key time to live.")
