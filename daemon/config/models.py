@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from daemon.core.events import EventType
 
 SUPPORTED_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "v4l2", "test")
-CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # use fullmatch: '$' would accept a trailing newline
 
 
 EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from crash-looping
@@ -35,6 +35,35 @@ def _valid_device(value: str) -> str:
 # Where a model runs; every model-based plugin resolves it the same way (daemon/inference/devices.py).
 Device = Annotated[str, AfterValidator(_valid_device)]
 Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
+
+
+def check_authority(value: str) -> None:
+    """Reject a network URL whose user:password@host:port part is ambiguous or out of range, with a message
+    that never quotes the user name or password: an '@' after the host (a password with an unencoded '/',
+    '?' or '#' ends the host early, and the rest of the password would be shown as a path), a port that is
+    not a number in 1-65535."""
+    parts = urlsplit(value)
+    if "@" not in parts.netloc and "@" in value[value.find("//") + 2:]:
+        raise ValueError("'@' after the host: percent-encode '/', '?', '#' and '@' in the user name or password "
+                         "(%2F, %3F, %23, %40), and '@' in the path or query (%40)")
+    host_port = parts.netloc.rpartition("@")[2]
+    if host_port.startswith("["):  # [IPv6]:port
+        closing = host_port.find("]")
+        if closing < 0:
+            raise ValueError("IPv6 host needs a closing ']', e.g. rtsp://[::1]:8554/stream")
+        port = host_port[closing + 1:].removeprefix(":")
+        if host_port[closing + 1:] and not host_port[closing + 1:].startswith(":"):
+            raise ValueError("expected ':port' after the IPv6 host's ']'")
+    else:
+        port = host_port.rpartition(":")[2] if ":" in host_port else ""
+    if port:
+        if not port.isascii() or not port.isdigit():
+            raise ValueError("port must be a number in 1-65535 (percent-encode ':' in a user name as %3A)")
+        if not 1 <= int(port) <= 65535:
+            raise ValueError(f"port {int(port)} out of range 1-65535")
+
+
+NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
 
 
 class RuleFilter(StrictModel):
@@ -100,7 +129,10 @@ class CameraCaptionsConfig(StrictModel):
 
 class CameraConfig(StrictModel):
     id: str = Field(description="Unique camera id; used in metrics labels, events and Redis keys.")
-    url: str = Field(description="rtsp://, http(s)://, file://, v4l2:///dev/videoN or test://[pattern]")
+    url: str = Field(
+        description="rtsp://, http(s)://, file://, v4l2:///dev/videoN or test://[pattern]. Percent-encode "
+        "`@ : / ? #` in a user name or password; a port must be 1-65535 (docs/cameras.md)."
+    )
     fps: Annotated[float, Field(gt=0, le=120)] = Field(
         5.0, description="Analysis frames per second; extra frames are dropped inside GStreamer."
     )
@@ -150,7 +182,7 @@ class CameraConfig(StrictModel):
     @field_validator("id")
     @classmethod
     def _valid_id(cls, value: str) -> str:
-        if not CAMERA_ID.match(value):
+        if not CAMERA_ID.fullmatch(value):
             raise ValueError("must be 1-64 characters of letters, digits, '_', '.', '-', starting alphanumeric")
         return value
 
@@ -160,6 +192,8 @@ class CameraConfig(StrictModel):
         scheme = urlsplit(value).scheme.lower()
         if scheme not in SUPPORTED_SCHEMES:
             raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}")
+        if scheme in NETWORK_SCHEMES:
+            check_authority(value)
         if scheme == "file" and not urlsplit(value).path:
             raise ValueError("file:// URL needs a path, e.g. file:///var/lib/argusd/clip.mp4")
         if scheme == "v4l2" and not urlsplit(value).path.startswith("/dev/"):
@@ -204,6 +238,13 @@ class DetectorConfig(StrictModel):
         "runtime's own (every core). Fewer than the cores leaves room for decoding the cameras: on 2 cores "
         "with 4 cameras, 1 made ONNX Runtime 13% faster end to end (OpenVINO 8% slower; docs/performance.md).",
     )
+
+    @field_validator("model")
+    @classmethod
+    def _valid_model_url(cls, value: str) -> str:
+        if urlsplit(value).scheme in ("http", "https", "grpc"):  # a Triton Inference Server endpoint
+            check_authority(value)
+        return value
 
 
 class ClassifierConfig(StrictModel):
@@ -287,8 +328,11 @@ class RedisConfig(StrictModel):
     @field_validator("url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        scheme = urlsplit(value).scheme
+        if scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        if scheme != "unix":
+            check_authority(value)
         return value
 
     @field_validator("stream")
@@ -349,10 +393,13 @@ class SnapshotConfig(_StateSubdirectory):
         "/var/lib/argusd/snapshots."
     )
     max_age_s: Annotated[float, Field(gt=0)] = Field(
-        7 * 86400.0, description="store: file, delete snapshots older than this."
+        7 * 86400.0, description="store: file, delete snapshots older than this. Retention touches only "
+        "argusd's own files, `<directory>/<camera id>/<event id>.jpg` (event id: 32 hex digits, `-`, a number, "
+        "optionally `-caption`); any other file or folder there is never counted or deleted."
     )
     max_total_bytes: Annotated[int, Field(ge=1024 * 1024)] = Field(
-        1024 * 1024 * 1024, description="store: file, delete the oldest snapshots beyond this total size."
+        1024 * 1024 * 1024, description="store: file, delete the oldest of argusd's own snapshots beyond this "
+        "total size (their size alone counts)."
     )
     key_prefix: str = Field("argusd:snapshot:", description="store: redis, key prefix; the event_id follows.")
     ttl_s: Annotated[int, Field(ge=1)] = Field(86400, description="store: redis, key time to live.")
@@ -436,6 +483,8 @@ class CaptionerConfig(StrictModel):
     def _valid_base_url(cls, value: str | None) -> str | None:
         if value is not None and urlsplit(value).scheme not in ("http", "https"):
             raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:11434/v1")
+        if value is not None:
+            check_authority(value)
         return value
 
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from collections import deque
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 import redis
 
-from daemon.config.models import RedisConfig, SnapshotConfig
+from daemon.config.models import CAMERA_ID, RedisConfig, SnapshotConfig
 from daemon.core.events import Event, EventType, iso_utc
 from daemon.core.redact import redact_text
 from daemon.outputs.annotate import annotate, encode_jpeg
@@ -25,6 +27,10 @@ from daemon.service.metrics import Metrics
 log = logging.getLogger(__name__)
 
 SNAPSHOT_TYPES = (EventType.NEW, EventType.END)
+# What argusd names a snapshot: <directory>/<camera id>/<event id>.jpg, the event id being an object id (32
+# lower-case hex digits), '-', its step, and '-caption' for a caption event's snapshot. Retention only ever
+# touches files of exactly that shape, so foreign files in the directory are safe.
+SNAPSHOT_NAME = re.compile(r"[0-9a-f]{32}-[0-9]+(-caption)?\.jpg")
 RETENTION_CHECK_S = 30.0
 
 
@@ -128,13 +134,25 @@ class SnapshotWriter:
         self._enforce_retention()
 
     def _index_existing(self) -> None:
+        """Index what earlier runs wrote, for retention: only argusd's own files (see ``is_own_snapshot``);
+        nothing else under the directory is ever counted or deleted."""
         found = []
-        for path in self.directory.rglob("*.jpg"):
+        for camera_directory in self.directory.iterdir():
+            if not CAMERA_ID.fullmatch(camera_directory.name) or not camera_directory.is_dir():
+                continue
             try:
-                stat = path.stat()
+                children = list(camera_directory.iterdir())
             except OSError:
                 continue
-            found.append((stat.st_mtime, stat.st_size, path))
+            for path in children:
+                if not SNAPSHOT_NAME.fullmatch(path.name):
+                    continue
+                try:
+                    stat = path.lstat()
+                except OSError:
+                    continue
+                if S_ISREG(stat.st_mode):  # not a link, a folder or a device that happens to be named so
+                    found.append((stat.st_mtime, stat.st_size, path))
         self._files = deque(sorted(found))
         self._total_bytes = sum(size for _, size, _ in found)
         self._enforce_retention()

@@ -12,6 +12,7 @@ from daemon.client import events_cli
 from daemon.config.loading import load_config
 from daemon.config.models import EXIT_CONFIG, ConfigError
 from daemon.core.memory import limit_arenas
+from daemon.core.redact import redact_url
 
 log = logging.getLogger("argusd")
 
@@ -48,7 +49,7 @@ def _check_config(path: str) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    print(f"{path}: OK ({len(config.cameras)} camera(s), detector {config.detector.model})")
+    print(f"{path}: OK ({len(config.cameras)} camera(s), detector {redact_url(config.detector.model)})")
     return 0
 
 

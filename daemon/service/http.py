@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 MJPEG_BOUNDARY = "argusd-frame"
 PREVIEW_KEEPALIVE_S = 5.0  # a stalled camera's last frame is re-sent this often, so dead viewers are noticed
 CLIENT_TIMEOUT_S = 10.0  # a viewer that stops reading is dropped after this long, freeing its slot
+# A preview connection's kernel send buffer (Linux doubles it). Left to autotuning it grows to megabytes, which
+# a viewer that stops reading fills only after a minute of frames, before CLIENT_TIMEOUT_S even starts.
+PREVIEW_SEND_BUFFER = 64 * 1024
 REQUEST_TIMEOUT_S = 5.0  # a request must arrive whole within this long of connecting
 MAX_WAITING = 256  # open connections whose request has not arrived; the oldest is closed beyond this
 MAX_REQUEST_BYTES = 16384  # a request line and headers larger than this are handed over (and refused) as they are
@@ -251,6 +254,7 @@ def _make_handler(endpoints: Endpoints, preview_slots: threading.BoundedSemaphor
             metrics.preview_clients.inc()
             self.close_connection = True
             try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PREVIEW_SEND_BUFFER)
                 self.send_response(200)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}")
                 self.send_header("Cache-Control", "no-store")

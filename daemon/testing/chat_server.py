@@ -18,16 +18,23 @@ class ChatServer:
         self.reply = reply
         self.delay_s = delay_s
         self.script: list[tuple[int, float, dict[str, str]]] = []
-        self.received: list[dict] = []  # path, headers, body (parsed JSON), at (monotonic)
+        self.received: list[dict] = []  # method, path, headers, body (parsed JSON; None for GET), at (monotonic)
+        self.echo_headers = False  # error replies quote the request's headers, Authorization first (as some servers do)
         self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # recorded (a client that followed a redirect arrives as GET), refused
+                with server._lock:
+                    server.received.append({"method": "GET", "path": self.path, "headers": dict(self.headers),
+                                            "body": None, "at": time.monotonic()})
+                self.send_error(405)
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server._lock:
-                    server.received.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                            "at": time.monotonic()})
+                    server.received.append({"method": "POST", "path": self.path, "headers": dict(self.headers),
+                                            "body": body, "at": time.monotonic()})
                     status, delay, headers = server.script.pop(0) if server.script else (200, server.delay_s, {})
                 time.sleep(delay)
                 if status == 200:
@@ -36,6 +43,9 @@ class ChatServer:
                                             "message": {"role": "assistant", "content": server.reply}}]}
                 else:
                     payload = {"error": {"message": f"scripted {status}"}}
+                    if server.echo_headers:
+                        quoted = sorted(self.headers.items(), key=lambda item: item[0].lower() != "authorization")
+                        payload["error"]["request_headers"] = "; ".join(f"{k}: {v}" for k, v in quoted)
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)

@@ -8,6 +8,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import threading
 import time
 import urllib.error
@@ -16,13 +17,25 @@ from collections.abc import Sequence
 from email.message import Message
 
 from daemon.config.models import CaptionerConfig
-from daemon.core.redact import redact_url
+from daemon.core.redact import redact_text, redact_url, url_secrets
 from daemon.outputs.annotate import encode_jpeg
 from plugins.captioners.template import describe
 from plugins.interfaces import CaptionError, CaptionRequest, PluginError
 
 FIRST_RETRY_WAIT_S = 0.5  # doubles per retry
 MAX_RETRY_WAIT_S = 10.0  # a longer Retry-After is capped: the caption queue would fill anyway
+SNIPPET_CHARS = 200  # of an error body quoted in the error, after redaction
+_BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[^\s\"',;}\]]+")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would re-send the Authorization header (and the image) to whatever
+    address the Location names. The 3xx then arrives as an HTTPError."""
+
+    def redirect_request(self, *_args: object) -> None:
+        return None
+
+
 PROMPT_FIELDS = ("label", "camera", "type", "attributes", "zones", "duration_s", "rule", "direction", "summary")
 
 
@@ -54,12 +67,15 @@ class OpenAICaptioner:
         self.url = config.base_url.rstrip("/") + "/chat/completions"
         self.shown_url = redact_url(self.url)
         self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self.secrets: tuple[str, ...] = url_secrets(self.url)
+        self.opener = urllib.request.build_opener(_NoRedirects)  # keeps the proxy handlers (https_proxy)
         if config.api_key_env:
             key = os.environ.get(config.api_key_env)
             if not key:
                 raise PluginError(f"captioner plugin openai: environment variable {config.api_key_env} "
                                   "(api_key_env) is not set or empty")
             self.headers["Authorization"] = f"Bearer {key}"
+            self.secrets = (*self.secrets, key)
         try:
             config.prompt.format_map(dict.fromkeys(PROMPT_FIELDS, ""))
         except (KeyError, IndexError, ValueError) as error:
@@ -105,11 +121,17 @@ class OpenAICaptioner:
             # CaptionerConfig accepts only an http(s) base_url, so no file: or custom scheme gets here
             request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")  # noqa: S310
             try:
-                with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:  # noqa: S310
-                    return _reply_text(response.read())
+                with self.opener.open(request, timeout=self.config.timeout_s) as response:
+                    return _reply_text(response.read(), self.secrets)
             except urllib.error.HTTPError as error:
                 retryable = error.code == 429 or error.code >= 500
-                problem = f"HTTP {error.code} {error.reason}: {_snippet(error.read())}"
+                if 300 <= error.code < 400:
+                    location = redact_text(redact_url(error.headers.get("Location") or "(no Location)"),
+                                           self.secrets)
+                    problem = (f"HTTP {error.code} redirect to {location} not followed (the API key and the "
+                               "image go only to base_url): set base_url to the address that answers")
+                else:
+                    problem = f"HTTP {error.code} {error.reason}: {_snippet(error.read(), self.secrets)}"
                 pause = _retry_after(error.headers) or wait
             except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
                 retryable = True
@@ -123,15 +145,15 @@ class OpenAICaptioner:
             attempt += 1
 
 
-def _reply_text(data: bytes) -> str:
+def _reply_text(data: bytes, secrets: tuple[str, ...]) -> str:
     try:
         content = json.loads(data)["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise CaptionError(f"unexpected reply, not a chat completion: {_snippet(data)}") from None
+        raise CaptionError(f"unexpected reply, not a chat completion: {_snippet(data, secrets)}") from None
     if isinstance(content, list):  # content parts, as some servers answer
         content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
     if not isinstance(content, str):
-        raise CaptionError(f"unexpected reply content: {_snippet(data)}")
+        raise CaptionError(f"unexpected reply content: {_snippet(data, secrets)}")
     return content.strip()
 
 
@@ -143,5 +165,9 @@ def _retry_after(headers: Message | None) -> float | None:
         return None  # an HTTP date: use our own backoff
 
 
-def _snippet(data: bytes) -> str:
-    return data[:200].decode("utf-8", "replace").strip() or "(empty body)"
+def _snippet(data: bytes, secrets: tuple[str, ...]) -> str:
+    """The start of a reply body for an error message, redacted before it is cut (a cut could leave the
+    start of a key): the API key and URL passwords, any Bearer/Basic credential, any URL userinfo."""
+    text = data[:65536].decode("utf-8", "replace")
+    text = _BEARER.sub(r"\1\2***", redact_text(text, secrets))
+    return " ".join(text[:SNIPPET_CHARS].split()) or "(empty body)"

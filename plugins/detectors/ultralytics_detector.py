@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from daemon.config.models import DetectorConfig
+from daemon.core.redact import redact_url
 from daemon.core.types import Detections
 from daemon.inference.devices import resolve_device
 from plugins.interfaces import PluginError
@@ -38,6 +40,20 @@ def check_model_source(model: str) -> str:
     return str(path)
 
 
+MAX_ERROR_CHARS = 300
+
+
+def load_error(source: str, error: BaseException) -> str:
+    """One line for a model that does not load: the field, the (redacted) source, ultralytics' reason on
+    one line without its decorations, and what would load."""
+    reason = " ".join(str(error).replace("ERROR ❌️", "").split()) or type(error).__name__
+    reason = re.sub(r"\s*(Ultralytics supports: \(.*?\)|See https?://\S+ for help)\.?", "", reason)
+    if len(reason) > MAX_ERROR_CHARS:
+        reason = reason[:MAX_ERROR_CHARS] + " ..."
+    return (f"detector.model: cannot load {redact_url(source)}: {reason} (expected a .pt, .onnx or .engine "
+            "file, an OpenVINO model directory or a Triton URL)")
+
+
 class UltralyticsDetector:
     """Batched detection through ultralytics' predictor, which letterboxes to the smallest stride-aligned
     rectangle for dynamic-shape models and runs NMS on the model's device."""
@@ -49,11 +65,12 @@ class UltralyticsDetector:
         self.config = config
         self.device = resolve_device(config.device, "detector.device")
         self.half = config.half if config.half is not None else self.device.startswith("cuda")
-        try:
+        try:  # ultralytics opens the file lazily: the first look at .names is where a bad file fails
             self.model = YOLO(source, task="detect")
+            names = dict(self.model.names)
         except Exception as error:  # ultralytics raises many types for unreadable or foreign files
-            raise PluginError(f"cannot load model {source}: {error}") from None
-        self.model_names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
+            raise PluginError(load_error(source, error)) from None
+        self.model_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.class_filter = self._class_ids(config.classes)
         unknown = sorted(set(config.labels) - set(self.model_names.values()))
         if unknown:
@@ -64,7 +81,8 @@ class UltralyticsDetector:
             self._limit_cpu_threads(source, config.threads)
         log.info(
             "detector: %s on %s%s, imgsz %d, classes %s",
-            Path(source).name, self.device, " fp16" if self.half else "", config.imgsz,
+            redact_url(source) if "://" in source else Path(source).name, self.device,
+            " fp16" if self.half else "", config.imgsz,
             ",".join(self.model_names[i] for i in self.class_filter) if self.class_filter else "all",
         )
 

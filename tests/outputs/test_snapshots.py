@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from daemon.service.metrics import Metrics
 from daemon.outputs.snapshots import SnapshotWriter
 
 NAMES = {0: "person"}
+OBJECT_ID = "0123456789abcdef0123456789abcdef"  # as lifecycle.py makes them: uuid4().hex
+TEN_DAYS_S = 10 * 86400
 
 
 def with_frame(events, noise: bool = False):
@@ -48,7 +51,7 @@ def test_file_snapshots_are_jpegs_and_retention_bounds_the_directory(tmp_path: P
 
 
 def test_old_snapshots_expire_by_age(tmp_path: Path) -> None:
-    old = tmp_path / "cam1" / "old.jpg"
+    old = tmp_path / "cam1" / f"{OBJECT_ID}-0.jpg"
     old.parent.mkdir()
     old.write_bytes(b"\xff\xd8old")
     writer = SnapshotWriter(SnapshotConfig(enabled=True, directory=str(tmp_path), max_age_s=0.5), RedisConfig(),
@@ -57,6 +60,54 @@ def test_old_snapshots_expire_by_age(tmp_path: Path) -> None:
     writer.start()  # indexing the directory applies retention at once
     assert not old.exists()
     writer.stop()
+
+
+def make_file(path: Path, age_s: float = TEN_DAYS_S, size: int = 1000) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8" + bytes(size))
+    then = time.time() - age_s
+    os.utime(path, (then, then))
+    return path
+
+
+def test_retention_deletes_only_argusds_own_files(tmp_path: Path) -> None:
+    """Fault: foreign files of every shape, ten days old, in the snapshot directory (issue item 9: a
+    `holiday/family.jpg` was deleted at start). Only argusd's own old files go."""
+    own_name = f"{OBJECT_ID}-3.jpg"
+    outside = make_file(tmp_path / "elsewhere" / "photo.jpg")
+    directory = tmp_path / "snapshots"
+    foreign = [
+        make_file(directory / "holiday" / "family.jpg"),
+        make_file(directory / "old.jpg"),  # top level
+        make_file(directory / own_name),  # argusd's name, but not in a camera folder
+        make_file(directory / "cam1" / "nested" / own_name),  # too deep
+        make_file(directory / "holiday" / "2024" / "beach.jpg"),
+        make_file(directory / "cam1" / "family.jpg"),  # wrong names in a camera folder
+        make_file(directory / "cam1" / f"{OBJECT_ID.upper()}-3.jpg"),
+        make_file(directory / "cam1" / f"{OBJECT_ID}-3.jpeg"),
+        make_file(directory / "cam1" / f"{OBJECT_ID}-3.jpg.bak"),
+        make_file(directory / "cam1" / f"{OBJECT_ID}-3-x.jpg"),
+        make_file(directory / "cam1" / f"{OBJECT_ID[:31]}-3.jpg"),
+        make_file(directory / "cam1" / f"x{OBJECT_ID}-3.jpg"),
+        make_file(directory / "my photos" / own_name),  # not a camera id
+        make_file(directory / ".hidden" / own_name),
+        make_file(directory / "big" / "video.jpg", age_s=0, size=3 * 1024 * 1024),  # beyond max_total_bytes
+    ]
+    link = directory / "cam2" / f"{OBJECT_ID}-9.jpg"  # argusd's name, but a link to someone's file
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside)
+    own_old = [make_file(directory / "cam1" / own_name), make_file(directory / "cam2" / f"{OBJECT_ID}-4-caption.jpg")]
+    own_new = make_file(directory / "cam1" / f"{OBJECT_ID}-5.jpg", age_s=60)
+    metrics = Metrics()
+    writer = SnapshotWriter(SnapshotConfig(enabled=True, directory=str(directory), max_age_s=86400,
+                                           max_total_bytes=1024 * 1024), RedisConfig(), NAMES, metrics)
+    writer.start()  # indexing the directory applies retention at once
+    writer.stop()
+    assert [p for p in own_old if p.exists()] == []
+    assert own_new.exists()
+    assert [p for p in foreign if not p.exists()] == []
+    assert link.is_symlink() and outside.exists()
+    assert sample(metrics, "argusd_snapshots_deleted_total") == len(own_old)
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
