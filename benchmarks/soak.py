@@ -8,6 +8,7 @@ events published that minute. A script that prints numbers, not a test.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +42,22 @@ def reconnects(http_port: int) -> int:
         text = reply.read().decode()
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("argusd_camera_reconnects_total{")))
+
+
+def wait_streaming(http_port: int, cameras: int, daemon: subprocess.Popen, timeout: float = 300) -> None:
+    """Until every camera streams (model loaded, first frames in)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            raise SystemExit(f"soak: argusd exited with {daemon.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=5) as reply:
+                if json.load(reply)["cameras_streaming"] == cameras:
+                    return
+        except OSError:  # not listening yet, or not ready (503)
+            pass
+        time.sleep(1)
+    raise SystemExit("soak: the cameras did not all stream within 5 minutes")
 
 
 def main() -> int:
@@ -87,7 +104,8 @@ def main() -> int:
           f"log {workdir / 'argusd.log'}", flush=True)
     print("report  rss_mib  fds  threads  reconnects  events (since the last line)", flush=True)
     try:
-        time.sleep(15)  # model load and first frames
+        wait_streaming(http_port, args.cameras, daemon)
+        time.sleep(5)  # past the first frames' allocations
         started = time.monotonic()
         next_drop, next_report, minute, events_before = started + args.drop_every, started, 0, client.xlen(stream)
         while time.monotonic() - started < args.minutes * 60:
