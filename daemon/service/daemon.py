@@ -206,18 +206,21 @@ class Daemon:
         return self.cameras.status() if self.cameras else []
 
     def readiness(self) -> tuple[bool, dict]:
-        """Ready when the model is loaded, at least one camera streams, and events can be delivered or
-        queued (the publish queue is not full, so nothing is being dropped)."""
+        """Ready when the model is loaded, at least one camera streams, events can be delivered or queued
+        (the publish queue is not full) and are kept (the spool can be written and nothing was dropped
+        lately; ``events_problem`` says why not)."""
         cameras = len(self.cameras.sources()) if self.cameras else 0
         streaming = self.cameras.streaming() if self.cameras else 0
         pending, capacity = self.publisher.pending, self.config.redis.queue_size
+        problem = self.publisher.problem
         checks = {
             "model_loaded": self.detector is not None,
             "camera_streaming": streaming > 0,
             "events_deliverable": pending < capacity,
+            "events_kept": problem is None,
         }
         details = {"checks": checks, "cameras_streaming": streaming, "cameras": cameras,
-                   "publish_queue": pending, "publish_queue_capacity": capacity}
+                   "publish_queue": pending, "publish_queue_capacity": capacity, "events_problem": problem}
         return all(checks.values()), details
 
     def _count_superseded(self, camera_id: str) -> None:

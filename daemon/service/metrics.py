@@ -26,7 +26,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 
 # Every label value a labelled counter can take is created up front (at 0), so rate() and alert rules see
 # a series from the first scrape instead of "no data" until the first drop.
 FRAME_DROP_REASONS = ("rate_limit", "superseded")
-EVENT_DROP_REASONS = ("queue_full", "shutdown")
+EVENT_DROP_REASONS = ("queue_full", "spool_full", "spool_corrupt", "spool_error", "rejected", "shutdown")
 CAPTION_DROP_REASONS = ("queue_full", "shutdown")
 CAPTION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 # Per-frame latency is compared across runs and against other systems: finer steps where frames usually land.
@@ -82,7 +82,9 @@ class Metrics:
         self.events_published = Counter(
             "argusd_events_published", "Events acknowledged by Redis", ["camera", "type"], registry=r)
         self.events_dropped = Counter(
-            "argusd_events_dropped", "Events lost, by reason", ["reason"], registry=r)
+            "argusd_events_dropped",
+            "Events lost, by reason: queue_full, spool_full, spool_corrupt, spool_error (the spool could not be "
+            "written and memory overflowed), rejected (Redis refused the entry), shutdown", ["reason"], registry=r)
         self.publish_queue = Gauge(
             "argusd_publish_queue_events", "Events waiting to be published", registry=r)
         self.redis_up = Gauge("argusd_redis_up", "1 while the last Redis command succeeded", registry=r)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,34 @@ def test_a_spool_in_use_by_another_process_is_refused(tmp_path: Path) -> None:
         Spool(tmp_path, max_bytes=1 << 20)  # flock locks per open file, so this models a second process
     first.close()
     Spool(tmp_path, max_bytes=1 << 20)
+
+
+def test_a_segment_with_a_damaged_header_is_set_aside_and_counted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.append(payloads(10))
+    spool.close()
+    path = segments(tmp_path)[-1]
+    path.write_bytes(b"#argusd-spXol 1\n" + path.read_bytes()[len(HEADER):])  # bit rot in the header
+    drops: list[tuple[str, int]] = []
+    reopened = Spool(tmp_path, max_bytes=1 << 20, on_drop=lambda reason, n: drops.append((reason, n)))
+    assert drops == [("spool_corrupt", 10)]
+    assert reopened.pending == 0
+    aside = path.with_name(path.name + ".damaged")
+    assert aside.is_file() and aside.read_bytes().count(b"\n") == 11  # kept, whole, for inspection
+    reopened.append(payloads(1, start=10))
+    assert read_all(reopened) == payloads(1, start=10)
+    reopened.close()
+    assert aside.is_file()
+    Spool(tmp_path, max_bytes=1 << 20).close()
+    assert aside.is_file()  # and not deleted by a later start either
+
+
+def test_fsync_interval_is_due_without_a_further_append(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20, fsync="interval", fsync_interval_s=0.2)
+    spool.append(payloads(1))  # may sync: the interval since the spool opened may have passed
+    spool.append(payloads(1, start=1))  # within the interval: not synced now
+    syncs = spool.syncs
+    assert not spool.sync_if_due() and spool.sync_due_in() > 0
+    time.sleep(0.25)
+    assert spool.sync_due_in() == 0 and spool.sync_if_due()
+    assert spool.syncs == syncs + 1 and not spool.sync_if_due()  # once

@@ -211,7 +211,9 @@ def test_health_and_readiness(daemon: RunningDaemon) -> None:
     status, _, body = _get(daemon.url("/readyz"))
     ready = json.loads(body)
     assert status == 200 and ready["status"] == "ready"
-    assert ready["checks"] == {"model_loaded": True, "camera_streaming": True, "events_deliverable": True}
+    assert ready["checks"] == {"model_loaded": True, "camera_streaming": True, "events_deliverable": True,
+                               "events_kept": True}
+    assert ready["events_problem"] is None
     assert ready["cameras_streaming"] == 2
 
 
