@@ -150,3 +150,23 @@ def test_credentials_in_errors_are_redacted() -> None:
     finally:
         harness.supervisor.stop()
     assert "hunter2" not in (harness.supervisor.last_error or "") and "hunter2" not in str(harness.supervisor.status())
+
+
+class ImpatientRun(ScriptedRun):
+    """A run whose bus cannot wait (out of descriptors, say): every poll returns at once."""
+
+    polls = 0
+
+    def poll(self, timeout_s: float) -> RunMessage | None:
+        ImpatientRun.polls += 1
+        return None
+
+
+def test_a_run_whose_polls_return_at_once_does_not_spin_the_supervisor() -> None:
+    config = CameraConfig(id="cam", url="rtsp://127.0.0.1:8554/cam", start_timeout_s=1.0)
+    supervisor = CameraSupervisor(config, lambda: ImpatientRun(lambda: supervisor, frames=0))
+    ImpatientRun.polls = 0
+    supervisor.start()
+    time.sleep(1.0)
+    supervisor.stop()
+    assert ImpatientRun.polls <= 8, f"{ImpatientRun.polls} polls in a second: the supervisor spins"
