@@ -155,6 +155,7 @@ class CameraSupervisor:
         self.stalls = 0
         self.next_attempt_at: float | None = None
         self._last_frame_monotonic = 0.0
+        self._unreachable = False  # the reachability probe's last answer (network cameras, in backoff)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -275,24 +276,26 @@ class CameraSupervisor:
                 return
 
     def _wait_or_return(self, wait: float) -> bool:
-        """Wait out the backoff, or less once an unreachable camera answers again; True when stopped."""
+        """Wait out the backoff, or less once an unreachable camera answers again; True when stopped.
+
+        The probe's last answer is kept across attempts: a camera whose server was down when the previous
+        wait ended, and answers now, is rebuilt at once, even if it came back during the failed attempt."""
         address = probe_address(self.config.url)
         deadline = time.monotonic() + wait
-        was_unreachable = False
         while True:
+            if address is not None:
+                if reachable(address):
+                    if self._unreachable:
+                        self._unreachable = False
+                        log.debug("camera %s: answers again; reconnecting now", self.camera_id)
+                        return False
+                else:
+                    self._unreachable = True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             if self._stop.wait(min(PROBE_INTERVAL_S, remaining) if address else remaining):
                 return True
-            if address is None:
-                continue
-            if reachable(address):
-                if was_unreachable:
-                    log.debug("camera %s: answers again; reconnecting now", self.camera_id)
-                    return False
-            else:
-                was_unreachable = True
 
     def _run_once(self, run: PipelineRun) -> _RunResult:
         """Start one run and watch its frames and messages until it ends."""
