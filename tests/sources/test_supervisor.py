@@ -68,22 +68,20 @@ class Harness:
         self.runs.append(run)
         return run
 
-    def wait_for(self, state: CameraState, timeout: float = 5.0) -> None:
+    def wait_for(self, state: CameraState, timeout: float = 5.0, times: int = 1) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if state in self.states:
+            if self.states.count(state) >= times:
                 return
             time.sleep(0.01)
-        raise AssertionError(f"never {state.value}: {[s.value for s in self.states]}")
+        raise AssertionError(f"not {times}x {state.value}: {[s.value for s in self.states]}")
 
 
 def test_a_live_camera_that_errors_backs_off_reconnects_and_streams_again() -> None:
     harness = Harness("rtsp://127.0.0.1:8554/cam", [{"frames": 5}, {"frames": 0}, {"frames": 1000}])
     harness.supervisor.start()
     try:
-        deadline = time.monotonic() + 5
-        while harness.states.count(CameraState.STREAMING) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        harness.wait_for(CameraState.STREAMING, times=2)
     finally:
         harness.supervisor.stop()
     states = [s.value for s in harness.states]
@@ -100,9 +98,7 @@ def test_frames_that_stop_make_the_camera_stalled_until_they_flow_again() -> Non
     harness.supervisor.start()
     try:
         harness.wait_for(CameraState.STALLED)
-        deadline = time.monotonic() + 5
-        while harness.states.count(CameraState.STREAMING) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        harness.wait_for(CameraState.STREAMING, times=2)
     finally:
         harness.supervisor.stop()
     states = [s.value for s in harness.states]
