@@ -180,11 +180,11 @@ class CaptionStage:
         """Load the captioners the enabled cameras use (PluginError for a problem the user can fix)."""
         used = sorted({c.captions.captioner for c in cameras if c.enabled and c.captions is not None})
         for name in used:
-            self.pools[name] = _CaptionerPool(name, self.config.captioners[name],
-                                              load_captioner(self.config.captioners[name]), self)
+            pool = _CaptionerPool(name, self.config.captioners[name], load_captioner(self.config.captioners[name]),
+                                  self)
+            pool.start()  # at once: a later captioner failing to load leaves only started pools to stop
+            self.pools[name] = pool
             log.info("captions: captioner %s (%s) ready", name, self.config.captioners[name].plugin)
-        for pool in self.pools.values():
-            pool.start()
 
     def stop(self, drain_s: float = SHUTDOWN_DRAIN_S) -> None:
         for pool in self.pools.values():

@@ -318,6 +318,12 @@ class RedisPublisher:
             return False
         errors = [reply for reply in replies if isinstance(reply, Exception)]
         outage = next((error for error in errors if is_outage(error)), None)
+        if outage is None and errors and len(errors) == len(batch) \
+                and len({stream_for(self.config.stream, event.camera) for event in batch}) > 1:
+            # Every entry of several streams refused: the server or this client is wrong (an ACL change, an
+            # XADD option the server does not know), not the entries. Keep them, look at the server again.
+            self._idmp = None
+            outage = errors[0]
         if outage is not None:  # the entries it did add are sent again: at-least-once, as for a lost reply
             self._went_down(outage)
             return False

@@ -81,10 +81,12 @@ def _run(args: argparse.Namespace) -> int:
         daemon.shutdown()
         return EXIT_CONFIG
     notifier.ready(daemon.status_line())
-    daemon.wait(exit_when_done=args.exit_when_done, max_seconds=args.max_seconds)
-    notifier.stopping()
-    daemon.shutdown()
-    notifier.close()
+    try:
+        daemon.wait(exit_when_done=args.exit_when_done, max_seconds=args.max_seconds)
+    finally:  # whatever ends the main loop, queued events are published or spooled
+        notifier.stopping()
+        daemon.shutdown()
+        notifier.close()
     return 0
 
 

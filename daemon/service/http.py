@@ -31,6 +31,7 @@ REQUEST_TIMEOUT_S = 5.0  # a request must arrive whole within this long of conne
 MAX_WAITING = 256  # open connections whose request has not arrived; the oldest is closed beyond this
 MAX_REQUEST_BYTES = 16384  # a request line and headers larger than this are handed over (and refused) as they are
 REQUEST_WORKERS = 16  # requests served at once, beyond the preview viewers; more get 503
+ACCEPT_PAUSE_S = 0.1  # after accept() fails (no descriptor left), the listening socket rests this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +63,26 @@ class _Server(socketserver.TCPServer):
         self._waiting: dict[socket.socket, _Waiting] = {}  # insertion order: oldest first
         self._selector = selectors.DefaultSelector()  # before binding: a failed bind calls server_close()
         self._stopping = threading.Event()
+        self._accept_paused_until = 0.0  # after a failed accept (out of descriptors): do not spin on it
         super().__init__((host, port), handler)
         self._selector.register(self.socket, selectors.EVENT_READ)
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         while not self._stopping.is_set():
             for key, _ in self._selector.select(timeout=poll_interval):
-                if key.fileobj is self.socket:
-                    self._accept()
-                else:
-                    self._read(key.fileobj)  # type: ignore[arg-type]
+                try:
+                    if key.fileobj is self.socket:
+                        self._accept()
+                    else:
+                        self._read(key.fileobj)  # type: ignore[arg-type]
+                except Exception:  # one connection's trouble must never end the server
+                    log.exception("http: error while handling a connection")
+                    if key.fileobj is not self.socket:
+                        self._close(key.fileobj)  # type: ignore[arg-type]
             self._expire()
+            if self._accept_paused_until and time.monotonic() >= self._accept_paused_until:
+                self._accept_paused_until = 0.0
+                self._selector.register(self.socket, selectors.EVENT_READ)
         for connection in list(self._waiting):
             self._close(connection)
 
@@ -86,8 +96,9 @@ class _Server(socketserver.TCPServer):
     def _accept(self) -> None:
         try:
             connection, address = self.socket.accept()
-        except OSError:  # out of file descriptors, or the client already gave up
-            self._evict_oldest()
+        except OSError:  # out of file descriptors, or the client already gave up: retry in a moment
+            self._selector.unregister(self.socket)
+            self._accept_paused_until = time.monotonic() + ACCEPT_PAUSE_S
             return
         if len(self._waiting) >= MAX_WAITING:
             self._evict_oldest()
@@ -96,7 +107,9 @@ class _Server(socketserver.TCPServer):
         self._selector.register(connection, selectors.EVENT_READ)
 
     def _read(self, connection: socket.socket) -> None:
-        waiting = self._waiting[connection]
+        waiting = self._waiting.get(connection)
+        if waiting is None:  # closed (evicted) earlier in this same turn of the selector
+            return
         try:
             chunk = connection.recv(4096)
         except BlockingIOError:
@@ -107,7 +120,7 @@ class _Server(socketserver.TCPServer):
             self._close(connection)
             return
         waiting.data += chunk
-        if b"\r\n\r\n" not in waiting.data and len(waiting.data) < MAX_REQUEST_BYTES:
+        if not _request_complete(waiting.data) and len(waiting.data) < MAX_REQUEST_BYTES:
             return
         self._selector.unregister(connection)
         del self._waiting[connection]
@@ -115,7 +128,12 @@ class _Server(socketserver.TCPServer):
         if not self._workers.acquire(blocking=False):
             _answer_busy(connection)
             return
-        threading.Thread(target=self._handle, args=(connection, waiting), name="http-request", daemon=True).start()
+        try:
+            threading.Thread(target=self._handle, args=(connection, waiting), name="http-request",
+                             daemon=True).start()
+        except RuntimeError:  # no thread to be had (TasksMax): answer busy rather than fail
+            self._workers.release()
+            _answer_busy(connection)
 
     def _handle(self, connection: socket.socket, waiting: _Waiting) -> None:
         try:
@@ -172,6 +190,11 @@ class _Prefetched:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._connection, name)
+
+
+def _request_complete(data: bytes) -> bool:
+    """The request line and headers have arrived (CRLF as HTTP says, or the bare LF some scripts send)."""
+    return b"\r\n\r\n" in data or b"\n\n" in data
 
 
 def _answer_busy(connection: socket.socket) -> None:

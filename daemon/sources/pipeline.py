@@ -95,7 +95,8 @@ class GstPipelineRun:
             self._collect_rate_stats()
             pipeline.set_state(Gst.State.NULL)
             pipeline.get_state(2 * Gst.SECOND)
-            pipeline.get_bus().set_flushing(True)  # queued messages hold references to elements
+            if self._bus is not None:
+                self._bus.set_flushing(True)  # queued messages hold references to elements
         self._bus = None
         for element, handler_id in self._handlers:  # closures hold this run and the pipeline's bins
             element.disconnect(handler_id)

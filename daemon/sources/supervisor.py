@@ -115,6 +115,15 @@ def probe_address(url: str) -> tuple[str, int] | None:
     return parts.hostname, port or DEFAULT_PORTS[scheme]
 
 
+def resolve(address: tuple[str, int]) -> tuple[str, int] | None:
+    """The address with its host looked up once (the probe itself must not wait on DNS); None if unknown."""
+    try:
+        found = socket.getaddrinfo(address[0], address[1], type=socket.SOCK_STREAM)
+    except OSError:
+        return None
+    return (str(found[0][4][0]), address[1]) if found else None
+
+
 def reachable(address: tuple[str, int]) -> bool:
     try:
         with socket.create_connection(address, timeout=PROBE_TIMEOUT_S):
@@ -250,7 +259,10 @@ class CameraSupervisor:
                 result = _RunResult(Ending.ERROR, 0.0)
             finally:
                 if run is not None:
-                    run.close()
+                    try:
+                        run.close()
+                    except Exception:  # a failed teardown must not end supervision either
+                        log.exception("camera %s: pipeline teardown failed", self.camera_id)
             if result.ending == Ending.STOP:
                 return
             if result.ending == Ending.FINISHED:
@@ -279,8 +291,10 @@ class CameraSupervisor:
         """Wait out the backoff, or less once an unreachable camera answers again; True when stopped.
 
         The probe's last answer is kept across attempts: a camera whose server was down when the previous
-        wait ended, and answers now, is rebuilt at once, even if it came back during the failed attempt."""
-        address = probe_address(self.config.url)
+        wait ended, and answers now, is rebuilt at once, even if it came back during the failed attempt. A
+        camera that answers but fails is probed once per wait, then left alone for the rest of it."""
+        target = probe_address(self.config.url)
+        address = resolve(target) if target is not None else None
         deadline = time.monotonic() + wait
         while True:
             if address is not None:
@@ -289,6 +303,7 @@ class CameraSupervisor:
                         self._unreachable = False
                         log.debug("camera %s: answers again; reconnecting now", self.camera_id)
                         return False
+                    address = None  # it answers: what fails is not reachability
                 else:
                     self._unreachable = True
             remaining = deadline - time.monotonic()

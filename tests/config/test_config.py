@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.assets import argusd_command
 from daemon.config.loading import load_config
+from daemon.config.models import ConfigError
 
 VALID = """
 cameras:
@@ -84,3 +85,10 @@ def test_version() -> None:
     result = subprocess.run(argusd_command("--version"), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert result.stdout.startswith("argusd ")
+
+
+def test_a_mapping_as_a_key_is_one_line_not_a_crash(tmp_path) -> None:
+    path = tmp_path / "argusd.yaml"
+    path.write_text("? [a, b]\n: 1\ncameras: []\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line 1.*a key must be a plain value, not list"):
+        load_config(path)
