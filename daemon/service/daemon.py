@@ -120,12 +120,6 @@ class Daemon:
 
     # -- the main loop -------------------------------------------------------------------------------
 
-    def request_stop(self) -> None:
-        self.signals.put_nowait(signal.SIGTERM)
-
-    def request_reload(self) -> None:
-        self.signals.put_nowait(signal.SIGHUP)
-
     def wait(self, exit_when_done: bool = False, max_seconds: float | None = None) -> None:
         """Run until a stop signal, ``max_seconds``, or (with ``exit_when_done``) every camera has finished
         and its frames are analysed. Signals that arrived together count once: a stop wins, then one reload."""
