@@ -89,7 +89,7 @@ class InferenceWorker:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Analyse what the batcher still holds, end every object, then stop the thread."""
+        """End every object, then stop the thread (the batcher is closed first: no more frames)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -194,17 +194,13 @@ class InferenceWorker:
         return analysis
 
     def _end_finished_cameras(self) -> None:
-        waiting = []
+        # A camera ends once its source reported the end of its file, which GStreamer posts only after the
+        # appsink's last frame was pulled; this thread pulled it in an earlier batch and has analysed it.
         while not self._ended.empty():
             camera_id, removed = self._ended.get()
-            if not removed and self.batcher.holds(camera_id):  # its last frame is analysed first
-                waiting.append((camera_id, removed))
-                continue
             analysis = self._analysis.pop(camera_id, None) if removed else self._analysis.get(camera_id)
             if analysis is not None:
                 self._emit(analysis, analysis.lifecycle.end_all(analysis.now()))
-        for item in waiting:
-            self._ended.put(item)
 
     def _emit(self, analysis: CameraAnalysis, events: list[Event]) -> None:
         analysis.active_objects = analysis.lifecycle.active

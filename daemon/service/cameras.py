@@ -7,12 +7,12 @@ import logging
 import threading
 
 from daemon.config.models import CameraConfig
-from daemon.core.types import Frame
 from daemon.inference.batcher import FreshestFrameBatcher
 from daemon.inference.worker import InferenceWorker
 from daemon.outputs.preview import PreviewStore
 from daemon.service.metrics import Metrics
 from daemon.sources.camera import CameraSource
+from daemon.sources.pipeline import FrameCounts
 from daemon.sources.supervisor import CameraState
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,10 @@ class CameraFleet:
     def add(self, camera: CameraConfig) -> None:
         self.metrics.add_camera(camera.id, camera.fps)
         self.worker.add_camera(camera)
-        source = CameraSource(camera, self._on_frame, self._on_state, self._on_rate_stats, self._on_reconnect)
+        source = CameraSource(camera, self._on_state, self._on_counts, self._on_reconnect)
         with self._lock:
             self._sources[camera.id] = source
-        self.batcher.register(camera.id, lossless=camera.offline)
+        self.batcher.register(camera.id, source.pull_frame)
         source.start()
 
     def stop_all(self) -> None:
@@ -54,7 +54,7 @@ class CameraFleet:
         removed = old_cameras.keys() - new_cameras.keys()
         changed = {i for i, c in new_cameras.items() if i in old_cameras and (old_cameras[i] != c or i in failed)}
         for camera_id in sorted(removed | changed):  # stop them all first: their teardowns overlap
-            self.batcher.unregister(camera_id)  # releases an offline file's decoder waiting for its slot
+            self.batcher.unregister(camera_id)
             self._stop(camera_id)
         for camera_id in sorted(removed):
             log.info("reload: removed camera %s", camera_id)
@@ -76,7 +76,7 @@ class CameraFleet:
 
     def all_done(self) -> bool:
         """Every camera finished and its frames analysed."""
-        return all(s.done for s in self.sources()) and self.worker.idle and not self.batcher.pending
+        return all(s.done for s in self.sources()) and self.worker.idle
 
     def _stop(self, camera_id: str) -> None:
         with self._lock:
@@ -94,10 +94,6 @@ class CameraFleet:
 
     # -- callbacks from the sources ------------------------------------------------------------------
 
-    def _on_frame(self, frame: Frame) -> None:
-        self.metrics.frames_received.labels(frame.camera_id).inc()
-        self.batcher.put(frame)
-
     def _on_state(self, camera_id: str, state: CameraState, error: str | None) -> None:
         if state == CameraState.STOPPED:  # a removed camera: its gauges go with it (forget)
             return
@@ -112,7 +108,10 @@ class CameraFleet:
     def _on_reconnect(self, camera_id: str) -> None:
         self.metrics.camera_reconnects.labels(camera_id).inc()
 
-    def _on_rate_stats(self, camera_id: str, decoded: int, rate_dropped: int) -> None:
-        self.metrics.frames_decoded.labels(camera_id).inc(decoded)
-        if rate_dropped:
-            self.metrics.frames_dropped.labels(camera_id, "rate_limit").inc(rate_dropped)
+    def _on_counts(self, camera_id: str, counts: FrameCounts) -> None:
+        self.metrics.frames_decoded.labels(camera_id).inc(counts.decoded)
+        self.metrics.frames_received.labels(camera_id).inc(counts.delivered)
+        if counts.rate_dropped:
+            self.metrics.frames_dropped.labels(camera_id, "rate_limit").inc(counts.rate_dropped)
+        if counts.superseded:
+            self.metrics.frames_dropped.labels(camera_id, "superseded").inc(counts.superseded)

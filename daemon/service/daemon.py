@@ -47,8 +47,7 @@ class Daemon:
         # Signal numbers, as gunicorn's arbiter queues them: handlers only put_nowait here (SimpleQueue.put is
         # reentrant, so no lock is taken inside a handler); the main loop takes them off and acts.
         self.signals: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self.batcher = FreshestFrameBatcher(config.batch.max_batch, config.batch.max_wait_ms / 1000,
-                                            self._count_superseded)
+        self.batcher = FreshestFrameBatcher(config.batch.max_batch, config.batch.max_wait_ms / 1000)
         self.publisher = RedisPublisher(config.redis, self.metrics, config.spool)
         self.detector: Detector | None = None
         self.snapshots: SnapshotWriter | None = None
@@ -216,6 +215,3 @@ class Daemon:
         details = {"checks": checks, "cameras_streaming": streaming, "cameras": cameras,
                    "publish_queue": pending, "publish_queue_capacity": capacity, "events_problem": problem}
         return all(checks.values()), details
-
-    def _count_superseded(self, camera_id: str) -> None:
-        self.metrics.frames_dropped.labels(camera_id, "superseded").inc()

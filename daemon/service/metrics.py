@@ -46,13 +46,15 @@ class Metrics:
             "argusd_frames_decoded", "Frames decoded by GStreamer, before the analysis-rate limit",
             ["camera"], registry=r)
         self.frames_received = Counter(
-            "argusd_frames_received", "Frames handed to Python at the analysis rate", ["camera"], registry=r)
+            "argusd_frames_received",
+            "Frames that passed the analysis-rate limit and waited for inference (it pulls the newest)",
+            ["camera"], registry=r)
         self.frames_analysed = Counter(
             "argusd_frames_analysed", "Frames that went through detection", ["camera"], registry=r)
         self.frames_dropped = Counter(
             "argusd_frames_dropped",
             "Frames not analysed, by reason: rate_limit (above the camera's fps, dropped in GStreamer), "
-            "superseded (a newer frame arrived before inference took it)",
+            "superseded (a newer frame replaced it before inference pulled it; it never entered Python)",
             ["camera", "reason"], registry=r)
         self.camera_up = Gauge("argusd_camera_up", "1 while the camera is streaming", ["camera"], registry=r)
         self.camera_state = Gauge(

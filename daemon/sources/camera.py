@@ -1,5 +1,6 @@
 """A camera source: its supervisor (daemon/sources/supervisor.py) running GStreamer pipelines
-(daemon/sources/pipeline.py), one fresh pipeline per attempt."""
+(daemon/sources/pipeline.py), one fresh pipeline per attempt, and the newest frame of the current one for
+whoever pulls it."""
 
 from __future__ import annotations
 
@@ -7,25 +8,31 @@ from collections.abc import Callable
 
 from daemon.config.models import CameraConfig
 from daemon.core.types import Frame
-from daemon.sources.pipeline import GstPipelineRun
+from daemon.sources.pipeline import FrameCounts, GstPipelineRun
 from daemon.sources.supervisor import CameraState, CameraSupervisor
 
 
 class CameraSource(CameraSupervisor):
-    """Hands the camera's frames to ``on_frame`` (on GStreamer's streaming thread); the other callbacks
-    run on the supervisor thread."""
+    """``pull_frame`` is for the one thread that consumes frames (inference); the callbacks run on the
+    supervisor thread."""
 
     def __init__(
         self,
         config: CameraConfig,
-        on_frame: Callable[[Frame], None],
         on_state: Callable[[str, CameraState, str | None], None] | None = None,
-        on_rate_stats: Callable[[str, int, int], None] | None = None,
+        on_counts: Callable[[str, FrameCounts], None] | None = None,
         on_reconnect: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(config, self._new_pipeline, on_state, on_reconnect)
-        self._on_frame = on_frame
-        self._on_rate_stats = on_rate_stats
+        self._on_counts = on_counts
+        self._run: GstPipelineRun | None = None
+
+    def pull_frame(self, timeout_s: float) -> Frame | None:
+        """The current pipeline's newest frame, waiting up to ``timeout_s``; None when none came (or between
+        pipelines). A closed pipeline answers None at once."""
+        run = self._run  # one read: the supervisor may replace it meanwhile
+        return run.pull(timeout_s) if run is not None else None
 
     def _new_pipeline(self) -> GstPipelineRun:
-        return GstPipelineRun(self.config, self._on_frame, self.frame_arrived, self._on_rate_stats)
+        self._run = GstPipelineRun(self.config, self.frames_arrived, self.frames_delivered, self._on_counts)
+        return self._run

@@ -14,8 +14,9 @@ with contextlib.suppress(OSError):  # not a glibc/GCC system: nothing to protect
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstVideo", "1.0")
-from gi.repository import GLib, Gst, GstVideo  # noqa: E402
+gi.require_version("GstApp", "1.0")
+from gi.repository import GLib, Gst, GstApp, GstVideo  # noqa: E402
 
 Gst.init(None)
 
-__all__ = ["GLib", "Gst", "GstVideo"]
+__all__ = ["GLib", "Gst", "GstApp", "GstVideo"]

@@ -1,5 +1,7 @@
 """One GStreamer pipeline run for a camera: decode, drop to the analysis rate (videorate, in C), scale, and
-hand I420 copies to Python; they become BGR only when analysed.
+keep the newest I420 frame in a one-buffer appsink. Python pulls a frame only when inference wants one, so a
+frame superseded before then never enters Python (no callback, no copy, no colour conversion); a pulled
+frame becomes BGR only when analysed.
 
 A pipeline is never reused after an error: the supervisor asks for a fresh run, and ``close`` tears this
 one down completely (state NULL, signal handlers disconnected, references dropped).
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -16,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from daemon.config.models import CameraConfig
 from daemon.core.memory import release_free_memory
 from daemon.core.types import Frame, YuvImage
-from daemon.sources.gst import GLib, Gst, GstVideo
+from daemon.sources.gst import GLib, Gst, GstApp, GstVideo
 from daemon.sources.supervisor import MessageKind, RunMessage, RunStartError, is_live
 
 TEST_PATTERNS = {"smpte", "ball", "snow", "black", "white", "red", "green", "blue", "checkers-8", "gamut"}
@@ -36,22 +39,40 @@ def source_description(url: str) -> tuple[str, dict[str, object]]:
     return "uridecodebin", {"uri": url}
 
 
-class GstPipelineRun:
-    """``on_frame`` runs on GStreamer's streaming thread; ``frame_arrived`` numbers each frame for the
-    supervisor; ``on_rate_stats(camera, decoded, rate_dropped)`` runs on the supervisor thread."""
+@dataclass(frozen=True, slots=True)
+class FrameCounts:
+    """What one camera's frames did since the last report: ``decoded`` entered the rate limiter,
+    ``rate_dropped`` it dropped, ``delivered`` reached the one-buffer appsink, and ``superseded`` of those
+    were replaced there by a newer frame before inference pulled them."""
 
-    def __init__(self, config: CameraConfig, on_frame: Callable[[Frame], None], frame_arrived: Callable[[], int],
-                 on_rate_stats: Callable[[str, int, int], None] | None = None) -> None:
+    decoded: int = 0
+    rate_dropped: int = 0
+    delivered: int = 0
+    superseded: int = 0
+
+    def __bool__(self) -> bool:
+        return any((self.decoded, self.rate_dropped, self.delivered, self.superseded))
+
+
+class GstPipelineRun:
+    """``pull`` runs on the inference thread; ``frames_arrived(n)`` (the supervisor's watchdog) and
+    ``on_counts(camera, counts)`` are called from ``poll``, on the supervisor thread. ``first_seq`` numbers
+    this run's first frame, so sequence numbers keep rising across reconnects."""
+
+    def __init__(self, config: CameraConfig, frames_arrived: Callable[[int], None], first_seq: int = 0,
+                 on_counts: Callable[[str, FrameCounts], None] | None = None) -> None:
         self.config = config
         self.live = is_live(config.url)
-        self._on_frame = on_frame
-        self._frame_arrived = frame_arrived
-        self._on_rate_stats = on_rate_stats
+        self._frames_arrived = frames_arrived
+        self._on_counts = on_counts
         self._pipeline: Gst.Pipeline | None = None
         self._bus: Gst.Bus | None = None
+        self._sink: GstApp.AppSink | None = None
         self._handlers: list[tuple[Gst.Element, int]] = []
         self._videorate: Gst.Element | None = None
-        self._rate_seen = (0, 0)
+        self._tally = FrameTally(lossless=config.offline)
+        self._pulled = 0  # written by the inference thread only
+        self._seq_base = first_seq  # videorate numbers its output from 0, again after a seek (looping file)
         self._timeline_origin: float | None = None  # offline: wall time of the file's PTS 0 in this run
 
     # -- PipelineRun ---------------------------------------------------------------------------------
@@ -84,9 +105,28 @@ class GstPipelineRun:
         kind = MessageKind.WARNING if message.type == Gst.MessageType.WARNING else MessageKind.ERROR
         return RunMessage(kind, _message_text(message))
 
+    def pull(self, timeout_s: float) -> Frame | None:
+        """The newest frame, waiting up to ``timeout_s`` for one (the GIL is released while waiting);
+        None when there is none or the run is closed. Only the inference thread calls it."""
+        sink = self._sink
+        if sink is None:
+            return None
+        sample = sink.try_pull_sample(int(timeout_s * Gst.SECOND))
+        if sample is None:
+            return None
+        self._pulled += 1
+        frame = frame_from_sample(sample, self.config.id, self._seq_base)
+        if self.config.offline and frame.pts_ns >= 0:
+            if self._timeline_origin is None:
+                self._timeline_origin = frame.captured_at - frame.pts_ns / 1e9
+            frame.captured_at = self._timeline_origin + frame.pts_ns / 1e9
+        return frame
+
     def rewind(self) -> bool:
         if self._pipeline is None:
             return False
+        if self._videorate is not None:
+            self._seq_base += self._videorate.get_property("out")
         return bool(self._pipeline.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT, 0))
 
     def close(self) -> None:
@@ -101,7 +141,7 @@ class GstPipelineRun:
         for element, handler_id in self._handlers:  # closures hold this run and the pipeline's bins
             element.disconnect(handler_id)
         self._handlers.clear()
-        self._videorate = None
+        self._videorate = self._sink = None
         release_free_memory()  # the pipeline's buffers, freed into its threads' arenas
 
     # -- building --------------------------------------------------------------------------------------
@@ -133,9 +173,8 @@ class GstPipelineRun:
             self._connect(source, "pad-added", _on_pad_added, tail)
         elif not source.link(tail):
             raise ValueError(f"cannot link {factory} to the decoder")
-        self._connect(tail.get_by_name("sink"), "new-sample", self._on_sample)
+        self._sink = tail.get_by_name("sink")
         self._videorate = tail.get_by_name("rate")
-        self._rate_seen = (0, 0)
         return pipeline
 
     def _tail_description(self, factory: str) -> str:
@@ -148,42 +187,55 @@ class GstPipelineRun:
         decode = "decodebin ! " if factory == "v4l2src" else ""
         sync = "true" if factory == "uridecodebin" and not self.live and not self.config.offline else "false"
         # A realtime file plays at its own pace (sync=true) so it behaves like a camera; live sources never
-        # wait; an offline file runs as fast as the analysis takes its frames.
+        # wait; an offline file runs as fast as the analysis takes its frames: its appsink does not drop, so
+        # decoding waits until inference has pulled the previous frame (lossless).
+        drop = "false" if self.config.offline else "true"
         return (
             f"{decode}videorate name=rate drop-only=true skip-to-first=true "
             f"! video/x-raw,framerate={rate.numerator}/{rate.denominator} "
             f"! videoscale ! videoconvert ! video/x-raw,format=I420,pixel-aspect-ratio=1/1{size} "
-            f"! appsink name=sink emit-signals=true max-buffers=1 drop=true sync={sync}"
+            f"! appsink name=sink emit-signals=false max-buffers=1 drop={drop} sync={sync}"
         )
 
-    # -- streaming thread ------------------------------------------------------------------------------
-
-    def _on_sample(self, sink: Gst.Element) -> Gst.FlowReturn:
-        sample = sink.emit("pull-sample")
-        if sample is None:
-            return Gst.FlowReturn.EOS
-        frame = frame_from_sample(sample, self.config.id, self._frame_arrived())
-        if self.config.offline and frame.pts_ns >= 0:
-            if self._timeline_origin is None:
-                self._timeline_origin = frame.captured_at - frame.pts_ns / 1e9
-            frame.captured_at = self._timeline_origin + frame.pts_ns / 1e9
-        self._on_frame(frame)
-        return Gst.FlowReturn.OK
+    # -- counting, on the supervisor thread --------------------------------------------------------------
 
     def _collect_rate_stats(self) -> None:
-        if self._videorate is None or self._on_rate_stats is None:
+        if self._videorate is None:
             return
-        seen_in = self._videorate.get_property("in")
-        # drop-only mode does not update videorate's "drop" property; what went in and not out was dropped.
-        # The two reads race the streaming thread (a frame can pass between them), so the difference may
-        # dip; only its running maximum is reported, which keeps the counter monotonic.
-        last_in, last_dropped = self._rate_seen
-        if seen_in < last_in:  # videorate zeroes its counters on a flushing seek (a looping file)
-            last_in = last_dropped = 0
-        dropped = max(last_dropped, seen_in - self._videorate.get_property("out"))
-        self._rate_seen = (seen_in, dropped)
-        if seen_in > last_in or dropped > last_dropped:
-            self._on_rate_stats(self.config.id, seen_in - last_in, dropped - last_dropped)
+        counts = self._tally.update(self._videorate.get_property("in"), self._videorate.get_property("out"),
+                                    self._pulled)
+        if counts.delivered:
+            self._frames_arrived(counts.delivered)
+        if counts and self._on_counts is not None:
+            self._on_counts(self.config.id, counts)
+
+
+@dataclass(slots=True)
+class FrameTally:
+    """A run's frame totals from videorate's ``in``/``out`` counters and the frames pulled; ``update``
+    returns what changed since the previous reading.
+
+    The counters are read while the streaming thread runs, so a frame can pass between two reads and a
+    difference may dip: drops are reported as running maxima, which keeps every counter monotonic. One
+    frame may be waiting in the appsink, so it is not superseded yet. A lossless run never supersedes."""
+
+    lossless: bool
+    raw: tuple[int, int] = (0, 0)  # videorate's last (in, out); it zeroes them on a flushing seek
+    entered: int = 0
+    left: int = 0
+    rate_dropped: int = 0
+    superseded: int = 0
+
+    def update(self, raw_in: int, raw_out: int, pulled: int) -> FrameCounts:
+        last_in, last_out = self.raw if raw_in >= self.raw[0] else (0, 0)
+        self.raw = (raw_in, raw_out)
+        entered, left = self.entered + raw_in - last_in, self.left + max(0, raw_out - last_out)
+        rate_dropped = max(self.rate_dropped, entered - left)
+        superseded = self.superseded if self.lossless else max(self.superseded, left - pulled - 1)
+        counts = FrameCounts(entered - self.entered, rate_dropped - self.rate_dropped, left - self.left,
+                             superseded - self.superseded)
+        self.entered, self.left, self.rate_dropped, self.superseded = entered, left, rate_dropped, superseded
+        return counts
 
 
 def _on_source_setup(_bin: Gst.Element, source: Gst.Element) -> None:
@@ -217,9 +269,10 @@ def _message_text(message: Gst.Message) -> str:
     return text
 
 
-def frame_from_sample(sample: Gst.Sample, camera_id: str, seq: int) -> Frame:
+def frame_from_sample(sample: Gst.Sample, camera_id: str, seq_base: int) -> Frame:
     """Copy an I420 sample out of GStreamer once (half the bytes of BGR); its BGR image is made only if
-    the frame is analysed (``Frame.image``), so superseded frames cost no colour conversion."""
+    the frame is analysed (``Frame.image``). Its sequence number is videorate's output index (the buffer
+    offset) after ``seq_base``."""
     info = GstVideo.VideoInfo.new_from_caps(sample.get_caps())
     buffer = sample.get_buffer()
     ok, mapinfo = buffer.map(Gst.MapFlags.READ)
@@ -231,4 +284,5 @@ def frame_from_sample(sample: Gst.Sample, camera_id: str, seq: int) -> Frame:
         buffer.unmap(mapinfo)
     yuv = YuvImage(data, info.width, info.height, tuple(info.stride[:3]), tuple(info.offset[:3]))
     pts = buffer.pts if buffer.pts != Gst.CLOCK_TIME_NONE else -1
-    return Frame(camera_id, seq, pts, time.time(), yuv=yuv)
+    offset = buffer.offset if buffer.offset != Gst.BUFFER_OFFSET_NONE else 0
+    return Frame(camera_id, seq_base + offset, pts, time.time(), yuv=yuv)

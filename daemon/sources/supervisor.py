@@ -77,7 +77,8 @@ class RunStartError(Exception):
 
 
 class PipelineRun(Protocol):
-    """One attempt at running a camera's pipeline; it hands frames over on its own threads."""
+    """One attempt at running a camera's pipeline; it decodes on its own threads and keeps the newest frame
+    for whoever pulls it."""
 
     def start(self) -> None:
         """Build and start the pipeline; RunStartError when it cannot."""
@@ -137,7 +138,8 @@ class CameraSupervisor:
 
     A live source is reconnected after an error, an end of stream or a watchdog stall, with jittered
     exponential backoff. A file source loops (rewinds) or finishes; its errors are final (FAILED) until a
-    reload. The callbacks run on the supervisor thread. Runs call ``frame_arrived`` for each frame.
+    reload. The callbacks run on the supervisor thread. Runs report the frames that reached them through
+    ``frames_arrived``.
     """
 
     def __init__(
@@ -187,16 +189,20 @@ class CameraSupervisor:
         self._set_state(CameraState.STOPPED)
 
     @property
+    def stopping(self) -> bool:
+        """stop() was called: no frame should be pulled any more."""
+        return self._stop.is_set()
+
+    @property
     def done(self) -> bool:
         """No frame will come any more: finished, stopped, or failed for good."""
         return self.state in (CameraState.FINISHED, CameraState.STOPPED, CameraState.FAILED)
 
-    def frame_arrived(self) -> int:
-        """Called by a run for each frame it hands over: the frame's sequence number."""
-        seq = self.frames_delivered
-        self.frames_delivered += 1
+    def frames_arrived(self, count: int) -> None:
+        """Called by a run (from ``poll``, on this supervisor's thread) with the frames that reached it since
+        its previous call: the watchdog's evidence that the camera streams."""
+        self.frames_delivered += count
         self._last_frame_monotonic = time.monotonic()
-        return seq
 
     def status(self) -> dict[str, object]:
         """A JSON-ready view of the supervisor; the URL and error text are already redacted."""

@@ -33,13 +33,13 @@ def run_batch_path(fps: list[float], max_batch: int, seconds: float) -> tuple[di
     batches run."""
     cameras = [CameraConfig(id=f"cam{i}", url="test://ball", fps=f) for i, f in enumerate(fps)]
     metrics = Metrics()
-    batcher = FreshestFrameBatcher(max_batch, 0.05, lambda _camera: None)
+    batcher = FreshestFrameBatcher(max_batch, 0.05)
     detector = load_detector(DetectorConfig(model=str(require_asset(DETECTOR)), imgsz=320, device="cpu"))
     worker = InferenceWorker(detector, batcher, TrackerConfig(), 0.25, CropClassifiers([]), DiscardEvents(), metrics)
-    sources = [CameraSource(camera, batcher.put) for camera in cameras]
+    sources = [CameraSource(camera) for camera in cameras]
     for camera, source in zip(cameras, sources, strict=True):
         worker.add_camera(camera)
-        batcher.register(camera.id)
+        batcher.register(camera.id, source.pull_frame)
         source.start()
     worker.start()
     registry = metrics.registry
@@ -82,37 +82,51 @@ def frame(camera: str, seq: int) -> Frame:
     return Frame(camera, seq, seq, time.time(), np.zeros((2, 2, 3), np.uint8))
 
 
-def test_batcher_keeps_the_freshest_frame_and_counts_what_it_replaced() -> None:
-    superseded: list[str] = []
-    batcher = FreshestFrameBatcher(4, 0.0, superseded.append)
-    batcher.register("a")
-    for seq in range(3):
-        batcher.put(frame("a", seq))
-    assert [f.seq for f in batcher.next_batch(0.1)] == [2]
-    assert superseded == ["a", "a"]
+class Slot:
+    """A camera's one-frame slot with an appsink's semantics: a new frame replaces the waiting one; a pull
+    takes it, waiting up to its timeout."""
+
+    def __init__(self) -> None:
+        self._frame: Frame | None = None
+        self._cond = threading.Condition()
+
+    def put(self, item: Frame) -> None:
+        with self._cond:
+            self._frame = item
+            self._cond.notify_all()
+
+    def pull(self, timeout_s: float) -> Frame | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._frame is not None, timeout_s)
+            item, self._frame = self._frame, None
+            return item
+
+
+def slots(batcher: FreshestFrameBatcher, cameras: list[str]) -> dict[str, Slot]:
+    found = {camera: Slot() for camera in cameras}
+    for camera, slot in found.items():
+        batcher.register(camera, slot.pull)
+    return found
 
 
 def test_batcher_rotates_cameras_when_the_batch_is_smaller_than_the_fleet() -> None:
-    batcher = FreshestFrameBatcher(2, 0.0, lambda _: None)
-    cameras = ["a", "b", "c"]
-    for camera in cameras:
-        batcher.register(camera)
+    batcher = FreshestFrameBatcher(2, 0.0)
+    cameras = slots(batcher, ["a", "b", "c"])
     served = []
     for round_ in range(6):
-        for camera in cameras:
-            batcher.put(frame(camera, round_))
+        for camera, slot in cameras.items():
+            slot.put(frame(camera, round_))
         served += [f.camera_id for f in batcher.next_batch(0.1)]
     assert sorted(served.count(c) for c in cameras) == [4, 4, 4]
 
 
 def test_batcher_waits_for_other_cameras_but_not_longer_than_the_deadline() -> None:
-    batcher = FreshestFrameBatcher(4, 0.2, lambda _: None)
-    for camera in ("a", "b"):
-        batcher.register(camera)
-    threading.Timer(0.05, lambda: batcher.put(frame("b", 0))).start()
-    batcher.put(frame("a", 0))
+    batcher = FreshestFrameBatcher(4, 0.2)
+    cameras = slots(batcher, ["a", "b"])
+    threading.Timer(0.05, lambda: cameras["b"].put(frame("b", 0))).start()
+    cameras["a"].put(frame("a", 0))
     assert sorted(f.camera_id for f in batcher.next_batch(1)) == ["a", "b"]
-    batcher.put(frame("a", 1))
+    cameras["a"].put(frame("a", 1))
     started = time.monotonic()
     assert [f.camera_id for f in batcher.next_batch(1)] == ["a"]
     assert 0.15 < time.monotonic() - started < 0.5
@@ -120,35 +134,18 @@ def test_batcher_waits_for_other_cameras_but_not_longer_than_the_deadline() -> N
     assert batcher.wait_s == pytest.approx(0.01)
 
 
-def _put_in_background(batcher: FreshestFrameBatcher, item: Frame) -> threading.Thread:
-    thread = threading.Thread(target=batcher.put, args=(item,), daemon=True)
-    thread.start()
-    return thread
-
-
-def test_a_lossless_camera_waits_for_its_slot_instead_of_superseding() -> None:
-    superseded: list[str] = []
-    batcher = FreshestFrameBatcher(4, 0.0, superseded.append)
-    batcher.register("recording", lossless=True)
-    batcher.put(frame("recording", 0))
-    waiting = _put_in_background(batcher, frame("recording", 1))
-    waiting.join(0.3)
-    assert waiting.is_alive(), "the second frame waits while the first is unanalysed"
-    assert [f.seq for f in batcher.next_batch(1)] == [0]
-    waiting.join(2)
-    assert not waiting.is_alive()
-    assert [f.seq for f in batcher.next_batch(1)] == [1]
-    assert superseded == []
-
-    batcher.put(frame("recording", 2))
-    released_by_removal = _put_in_background(batcher, frame("recording", 3))
-    batcher.unregister("recording")  # a reload removed the camera: its streaming thread must not hang
-    released_by_removal.join(2)
-    assert not released_by_removal.is_alive()
-
-    batcher.register("recording", lossless=True)
-    batcher.put(frame("recording", 4))
-    released_by_close = _put_in_background(batcher, frame("recording", 5))
-    batcher.close()  # the daemon is stopping
-    released_by_close.join(2)
-    assert not released_by_close.is_alive()
+def test_an_idle_batcher_takes_a_frame_as_soon_as_it_comes_and_a_closed_one_returns_at_once() -> None:
+    batcher = FreshestFrameBatcher(4, 0.0)
+    cameras = slots(batcher, ["a", "b"])
+    assert batcher.next_batch(0.1) == []
+    threading.Timer(0.1, lambda: cameras["b"].put(frame("b", 7))).start()
+    started = time.monotonic()
+    assert [f.seq for f in batcher.next_batch(2)] == [7]
+    assert time.monotonic() - started < 0.3
+    batcher.unregister("b")
+    cameras["b"].put(frame("b", 8))
+    assert batcher.next_batch(0.1) == []  # a removed camera is not pulled
+    batcher.close()
+    cameras["a"].put(frame("a", 0))
+    started = time.monotonic()
+    assert batcher.next_batch(2) == [] and time.monotonic() - started < 0.1

@@ -4,6 +4,7 @@ list as the event sink (no GStreamer, no Redis, no HTTP)."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,20 +61,21 @@ def frame(camera: str, step: int, at: float) -> Frame:
 def run_walk(cameras: list[CameraConfig], steps: int = 20) -> tuple[ListSink, WalkerDetector, Metrics]:
     detector, sink, metrics = WalkerDetector(), ListSink(), Metrics()
     assert isinstance(detector, Detector)
-    batcher = FreshestFrameBatcher(8, 0.01, lambda _camera: None)
+    batcher = FreshestFrameBatcher(8, 0.01)
     worker = InferenceWorker(detector, batcher, TrackerConfig(confirm_frames=3, lost_timeout_s=1.0), 0.25,
                              CropClassifiers([]), sink, metrics)
+    start = time.time()
+    recordings = {camera.id: deque(frame(camera.id, step, start + step / 10) for step in range(steps))
+                  for camera in cameras}
     for camera in cameras:
         worker.add_camera(camera)
-        batcher.register(camera.id, lossless=True)
+        # a recording analysed offline: every frame in order, each pulled when inference wants the next
+        batcher.register(camera.id, lambda _timeout, frames=recordings[camera.id]: frames.popleft() if frames else None)
     worker.start()
-    start = time.time()
-    for step in range(steps):
-        for camera in cameras:
-            batcher.put(frame(camera.id, step, start + step / 10))  # lossless: waits for its slot
     deadline = time.monotonic() + 10
-    while batcher.pending and time.monotonic() < deadline:
+    while any(recordings.values()) and time.monotonic() < deadline:
         time.sleep(0.01)
+    batcher.close()
     worker.stop()
     return sink, detector, metrics
 
@@ -107,7 +109,7 @@ def test_a_camera_reports_only_its_classes_by_label_or_model_name() -> None:
 
 def test_frames_of_a_removed_camera_are_not_analysed_and_its_objects_end() -> None:
     detector, sink, metrics = WalkerDetector(), ListSink(), Metrics()
-    batcher = FreshestFrameBatcher(8, 0.0, lambda _camera: None)
+    batcher = FreshestFrameBatcher(8, 0.0)
     worker = InferenceWorker(detector, batcher, TrackerConfig(confirm_frames=1), 0.25, CropClassifiers([]), sink,
                              metrics)
     worker.add_camera(CameraConfig(id="gone", url="test://ball"))

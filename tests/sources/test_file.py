@@ -9,9 +9,11 @@ import cv2
 import numpy as np
 
 from tests.support.assets import BIKES, require_asset
+from tests.support.cameras import pull_frames
 from tests.support.polling import wait_for
 from daemon.config.models import CameraConfig
 from daemon.sources.camera import CameraSource
+from daemon.sources.pipeline import FrameCounts
 from daemon.sources.supervisor import CameraState
 from daemon.core.types import Frame
 
@@ -36,8 +38,9 @@ def _run_sources(configs: list[CameraConfig]) -> dict[str, list[Frame]]:
         with lock:
             received[frame.camera_id].append(frame)
 
-    sources = [CameraSource(c, keep) for c in configs]
+    sources = [CameraSource(c) for c in configs]
     for source in sources:
+        pull_frames(source, keep)
         source.start()
     wait_for(lambda: all(s.done for s in sources), 30, "every file to finish", interval=0.1,
              details=lambda: [(s.camera_id, s.state, s.last_error) for s in sources])
@@ -51,7 +54,7 @@ def test_file_source_matches_opencv_decode() -> None:
     url = f"file://{require_asset(BIKES)}"
     reference = _opencv_frames()
     received = _run_sources([
-        CameraConfig(id="full", url=url, fps=25),
+        CameraConfig(id="full", url=url, fps=25, realtime=False),  # lossless: every frame is compared
         CameraConfig(id="padded", url=url, fps=5, width=426),  # 426*3 bytes rows are padded to 1280
     ])
 
@@ -101,7 +104,8 @@ def test_an_offline_file_hands_over_every_frame_at_the_consumers_pace_on_its_own
         time.sleep(0.3)  # twice the watchdog: a realtime camera this slow would be reported stalled
 
     config = CameraConfig(id="recording", url=f"file://{clip}", fps=10, realtime=False, watchdog_s=0.15)
-    source = CameraSource(config, slow_consumer)
+    source = CameraSource(config)
+    pull_frames(source, slow_consumer)
     source.start()
     wait_for(lambda: source.done, 30, "the file to finish", interval=0.1,
              details=lambda: (source.state, source.last_error))
@@ -110,3 +114,28 @@ def test_an_offline_file_hands_over_every_frame_at_the_consumers_pace_on_its_own
     assert [f.seq for f in received] == list(range(20))
     steps = np.diff([f.captured_at for f in received])
     np.testing.assert_allclose(steps, 0.1, atol=1e-3)
+
+
+def test_frames_inference_does_not_pull_never_enter_python_and_are_counted_as_superseded() -> None:
+    """A live camera at 30 fps pulled every 0.2 s: the appsink keeps only the newest frame, the pulled ones
+    skip the rest (their sequence numbers jump), and the replaced ones are counted, not lost silently."""
+    counted: list[FrameCounts] = []
+    source = CameraSource(CameraConfig(id="live", url="test://ball", fps=30, width=160),
+                          on_counts=lambda _camera, counts: counted.append(counts))
+    source.start()
+    try:
+        wait_for(lambda: source.state == CameraState.STREAMING, 10, "the camera to stream")
+        pulled = []
+        for _ in range(10):
+            time.sleep(0.2)
+            found = source.pull_frame(0.5)
+            assert found is not None
+            pulled.append(found.seq)
+    finally:
+        source.stop()
+    delivered = sum(c.delivered for c in counted)
+    superseded = sum(c.superseded for c in counted)
+    assert 40 <= delivered <= 100, delivered
+    assert min(b - a for a, b in zip(pulled, pulled[1:])) >= 3, pulled  # 6 frames come in 0.2 s; 1 is pulled
+    # every frame that reached the appsink was pulled, superseded, or is the one still waiting there
+    assert delivered - len(pulled) - 2 <= superseded <= delivered - len(pulled), (delivered, superseded)

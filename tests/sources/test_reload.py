@@ -22,6 +22,7 @@ from tests.support.rtsp import RtspServer
 from daemon.service.daemon import Daemon
 from daemon.config.loading import load_config
 from daemon.core.types import Frame
+from daemon.inference.batcher import FramePuller
 
 STEADY_FPS = 4.0
 ALLOWED_GAP_S = 1 / STEADY_FPS + 1.0  # the steady camera's frame interval plus one second
@@ -47,13 +48,18 @@ def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
     write_cameras(path, [steady], redis_url, stream_key, free_port())
     daemon = Daemon(load_config(path), str(path))
     recorder = Recorder()
-    deliver = daemon.batcher.put  # observe every frame the sources hand to the daemon, then pass it on
+    register = daemon.batcher.register  # observe every frame inference pulls from the sources
 
-    def observe(frame: Frame) -> None:
-        recorder.on_frame(frame)
-        deliver(frame)
+    def observe(camera_id: str, pull: FramePuller) -> None:
+        def observed(timeout_s: float) -> Frame | None:
+            frame = pull(timeout_s)
+            if frame is not None:
+                recorder.on_frame(frame)
+            return frame
 
-    daemon.batcher.put = observe  # type: ignore[method-assign]
+        register(camera_id, observed)
+
+    daemon.batcher.register = observe  # type: ignore[method-assign]
     daemon.start()
     try:
         states = lambda: {c["id"]: c for c in daemon.camera_status()}  # noqa: E731

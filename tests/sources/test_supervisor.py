@@ -26,6 +26,7 @@ class ScriptedRun:
         self._closed = threading.Event()
         self.rewinds = 0
         self.closed = False
+        self._streamed = self._reported = 0  # frames streamed, and reported to the supervisor from poll()
 
     def start(self) -> None:
         if self._fail is not None:
@@ -36,11 +37,16 @@ class ScriptedRun:
         for _ in range(self._frames):
             if self._closed.wait(self._interval_s):
                 return
-            self._supervisor().frame_arrived()
+            self._streamed += 1
         self._done.set()
 
     def poll(self, timeout_s: float) -> RunMessage | None:
-        if self._done.wait(timeout_s) and self._ending is not None:
+        done = self._done.wait(timeout_s)
+        streamed = self._streamed
+        if streamed > self._reported:  # as a GStreamer run does: frames are reported on the supervisor thread
+            self._supervisor().frames_arrived(streamed - self._reported)
+            self._reported = streamed
+        if done and self._ending is not None:
             ending, self._ending = self._ending, None
             return RunMessage(ending, "scripted: server went away" if ending == MessageKind.ERROR else "")
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from daemon.core.types import Frame
 
 @dataclass
 class Recorder:
-    """Collects frames and state changes from CameraSource callbacks, with monotonic arrival times."""
+    """Collects the frames pulled from CameraSources and their state changes, with monotonic arrival times."""
 
     frames: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
     states: list[tuple[str, CameraState, str | None, float]] = field(default_factory=list)
@@ -45,7 +46,24 @@ class Recorder:
             return next((t for c, s, _, t in self.states if c == camera_id and s == state and t > moment), None)
 
     def source(self, config: CameraConfig) -> CameraSource:
-        return CameraSource(config, self.on_frame, self.on_state)
+        """A source whose frames are pulled as fast as they come, until stop()."""
+        source = CameraSource(config, self.on_state)
+        pull_frames(source, self.on_frame)
+        return source
+
+
+def pull_frames(source: CameraSource, on_frame: Callable[[Frame], None]) -> None:
+    """Pull the source's frames on a thread of their own (as the inference thread does) until its stop()."""
+
+    def pump() -> None:
+        while not source.stopping:
+            frame = source.pull_frame(0.05)
+            if frame is not None:
+                on_frame(frame)
+            elif source.state != CameraState.STREAMING:
+                time.sleep(0.01)  # between pipelines a pull answers at once
+
+    threading.Thread(target=pump, name=f"pull-{source.camera_id}", daemon=True).start()
 
 
 def camera(camera_id: str, url: str, **overrides: object) -> CameraConfig:
