@@ -63,10 +63,16 @@ class ObjectLifecycle:
         self.update_interval_s = update_interval_s
         self.rules = rules if rules is not None else CameraRules([], [])
         self._objects: dict[int, _TrackedObject] = {}
+        self._last_seen_tracks: list[int] = []  # the tracks of the last update's frame
 
     @property
     def active(self) -> int:
         return sum(1 for obj in self._objects.values() if obj.confirmed)
+
+    @property
+    def confirming(self) -> bool:
+        """Some track is not confirmed yet (it needs ``confirm_frames`` detections)."""
+        return any(not obj.confirmed for obj in self._objects.values())
 
     def update(self, tracked: Detections, frame_seq: int, captured_at: float, width: int, height: int,
                image: np.ndarray | None = None) -> list[Event]:
@@ -97,8 +103,18 @@ class ObjectLifecycle:
                 continue
             events.extend(self._rule_event(obj, hit, captured_at) for hit in hits)
             events.extend(self._maybe_update(obj, captured_at))
+        self._last_seen_tracks = tracked.track_id.tolist()
         events.extend(self.expire(captured_at))
         return events
+
+    def hold(self, captured_at: float) -> list[Event]:
+        """A frame that was not detected on because nothing moved: the objects of the last detected frame
+        are still where it saw them, so they count as seen now; the others age, and expire as usual."""
+        for track_id in self._last_seen_tracks:
+            obj = self._objects.get(track_id)
+            if obj is not None:
+                obj.last_seen = captured_at
+        return self.expire(captured_at)
 
     def _observe(
         self, track_id: int, row: int, tracked: Detections, box: list[float], frame_seq: int, at: float,

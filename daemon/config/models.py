@@ -127,6 +127,30 @@ class CameraCaptionsConfig(StrictModel):
         return value
 
 
+class MotionConfig(StrictModel):
+    """Motion gating: frames in which nothing moved skip the detector (docs/performance.md)."""
+
+    enabled: bool = Field(
+        False, description="Send a frame to the detector only when something moved, or when the last detection "
+        "is `keepalive_s` old; meanwhile the objects the last detection saw are kept where it saw them."
+    )
+    pixel_threshold: Annotated[int, Field(ge=1, le=255)] = Field(
+        15, description="Grey levels (0-255) by which a pixel of the frame's small grey copy (about 100 px wide, "
+        "blurred) must differ from the slowly updated background to count as changed."
+    )
+    min_area: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.002, description="Fraction of the frame that must change for the frame to count as motion; lower it "
+        "for objects that are small in the picture."
+    )
+    still_s: Annotated[float, Field(ge=0, le=60)] = Field(
+        1.0, description="After the last motion, keep detecting until the scene has been still this long."
+    )
+    keepalive_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        3.0, description="In a still scene, detect at least this often: objects that stopped moving are seen "
+        "again (a zone's `loiter` can come up to this much late) and the kept objects are checked."
+    )
+
+
 class CameraConfig(StrictModel):
     id: str = Field(description="Unique camera id; used in metrics labels, events and Redis keys.")
     url: str = Field(
@@ -169,6 +193,7 @@ class CameraConfig(StrictModel):
     captions: CameraCaptionsConfig | None = Field(
         None, description="Describe this camera's objects in words (see docs/captions.md); off when unset."
     )
+    motion: MotionConfig = Field(MotionConfig(), description="Motion gating: skip detection while the scene is still.")
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> CameraConfig:

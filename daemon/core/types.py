@@ -37,6 +37,17 @@ class Frame:
             self._yuv = None
         return self._image
 
+    def small_grey(self, width: int) -> np.ndarray:
+        """A grey copy at least ``width`` pixels wide: the picture shrunk by a whole factor, each block of
+        pixels averaged. Made from the luma plane when the frame still has its YUV planes, so no BGR image
+        is made."""
+        import cv2
+
+        if self._image is None:
+            return _shrink(self._planes().luma(), width)
+        # shrinking before converting: the colour conversion then touches only the small copy
+        return cv2.cvtColor(_shrink(self._image, width), cv2.COLOR_BGR2GRAY)
+
     @property
     def width(self) -> int:
         return self._image.shape[1] if self._image is not None else self._planes().width
@@ -52,6 +63,16 @@ class Frame:
         return self._yuv
 
 
+def _shrink(picture: np.ndarray, width: int) -> np.ndarray:
+    """``picture`` shrunk by the whole factor that leaves it at least ``width`` wide (the last rows and columns
+    that do not fill a block dropped): OpenCV's INTER_AREA is ~7x faster by a whole factor than by a fraction."""
+    import cv2
+
+    factor = max(1, picture.shape[1] // width)
+    rows, cols = picture.shape[0] // factor, picture.shape[1] // factor
+    return cv2.resize(picture[: rows * factor, : cols * factor], (cols, rows), interpolation=cv2.INTER_AREA)
+
+
 @dataclass(frozen=True, slots=True)
 class YuvImage:
     """An I420 picture as GStreamer lays it out: three planes at ``offsets`` with row ``strides``."""
@@ -61,6 +82,14 @@ class YuvImage:
     height: int
     strides: tuple[int, int, int]
     offsets: tuple[int, int, int]
+
+    def luma(self) -> np.ndarray:
+        """The Y plane, HxW uint8: a view into ``data`` (no copy) that is already a grey picture."""
+        return self._plane(0, self.height, self.width)
+
+    def _plane(self, index: int, rows: int, cols: int) -> np.ndarray:
+        start, stride = self.offsets[index], self.strides[index]
+        return np.frombuffer(self.data, np.uint8, count=stride * rows, offset=start).reshape(rows, stride)[:, :cols]
 
     def to_bgr(self) -> np.ndarray:
         """BGR via OpenCV (BT.601, limited range, as FFmpeg and OpenCV decode); it releases the GIL."""
@@ -75,13 +104,9 @@ class YuvImage:
                                 cv2.COLOR_YUV2BGR_I420)
         # Padded rows or an odd size: repack into a tight, even-sized I420 (the last row and column
         # repeated), convert, then crop back.
-        def plane(index: int, rows: int, cols: int) -> np.ndarray:
-            start, stride = self.offsets[index], self.strides[index]
-            return buffer[start: start + stride * rows].reshape(rows, stride)[:, :cols]
-
-        luma = np.pad(plane(0, height, width), ((0, 2 * chroma_h - height), (0, 2 * chroma_w - width)), mode="edge")
-        packed = np.concatenate((luma.ravel(), plane(1, chroma_h, chroma_w).ravel(),
-                                 plane(2, chroma_h, chroma_w).ravel()))
+        luma = np.pad(self.luma(), ((0, 2 * chroma_h - height), (0, 2 * chroma_w - width)), mode="edge")
+        packed = np.concatenate((luma.ravel(), self._plane(1, chroma_h, chroma_w).ravel(),
+                                 self._plane(2, chroma_h, chroma_w).ravel()))
         bgr = cv2.cvtColor(packed.reshape(3 * chroma_h, 2 * chroma_w), cv2.COLOR_YUV2BGR_I420)
         return bgr[:height, :width]
 

@@ -24,6 +24,7 @@ from daemon.core.types import Detections, Frame
 from daemon.inference.batcher import FreshestFrameBatcher
 from daemon.inference.classes import class_mask
 from daemon.inference.classify import ClassificationInput, CropClassifiers
+from daemon.inference.motion import MotionGate
 from daemon.inference.tracking import CameraTracker
 from daemon.outputs.preview import PreviewStore
 from daemon.service.metrics import Metrics
@@ -52,13 +53,15 @@ class CameraAnalysis:
     tracker: CameraTracker
     lifecycle: ObjectLifecycle
     class_mask: np.ndarray | None  # by class id: reported for this camera; None reports every class
+    motion: MotionGate | None  # None: every frame is detected on
     last_captured_at: float = 0.0
-    frames_analysed: int = 0
+    frames_analysed: int = 0  # detected on
+    frames_skipped: int = 0  # not detected on: no motion
     events: int = 0
     active_objects: int = 0  # copied from the lifecycle here, so status readers never iterate its dict
 
     def now(self) -> float:
-        """The camera's present: wall-clock time, or for an offline file the time of its last analysed frame."""
+        """The camera's present: wall-clock time, or for an offline file the time of its last frame."""
         return self.last_captured_at if self.camera.offline else time.time()
 
 
@@ -113,6 +116,7 @@ class InferenceWorker:
         analysis = self._analysis.get(camera_id)
         return {
             "frames_analysed": analysis.frames_analysed if analysis else 0,
+            "frames_skipped": analysis.frames_skipped if analysis else 0,
             "events": analysis.events if analysis else 0,
             "active_objects": analysis.active_objects if analysis else 0,
         }
@@ -138,7 +142,11 @@ class InferenceWorker:
             self._emit(analysis, analysis.lifecycle.end_all(analysis.now()))
 
     def analyse(self, batch: list[Frame]) -> None:
-        """Detect on the batch, then track, classify and run the lifecycle per frame."""
+        """Detect on the batch's frames that motion gating lets through, then track, classify and run the
+        lifecycle per frame; the other frames only keep their camera's objects alive."""
+        batch = [frame for frame in batch if self._needs_detection(frame)]
+        if not batch:
+            return
         started = time.perf_counter()
         detections = self.detector.detect([frame.image for frame in batch])
         elapsed = time.perf_counter() - started
@@ -168,10 +176,28 @@ class InferenceWorker:
             if not analysis.camera.offline:  # an offline file's timeline is not a capture time to measure from
                 self.metrics.capture_to_analysed_seconds.observe(time.time() - frame.captured_at)
 
+    def _needs_detection(self, frame: Frame) -> bool:
+        """False for a frame motion gating skips, which is then counted and held here (not tracked: the
+        tracker would age its tracks on a frame without detections) and for a removed camera's frame."""
+        analysis = self._analysis_for(frame.camera_id)
+        if analysis is None:
+            return True  # dropped after detection, with the frames of removed cameras batched before
+        if analysis.motion is None or analysis.motion.wants_detection(frame, analysis.lifecycle.confirming):
+            return True
+        analysis.frames_skipped += 1
+        self.metrics.frames_skipped.labels(frame.camera_id, "no_motion").inc()
+        self._mark_looked_at(frame, analysis)
+        self._emit(analysis, analysis.lifecycle.hold(frame.captured_at))
+        return False
+
     def _count_analysed(self, frame: Frame, analysis: CameraAnalysis) -> None:
         analysis.frames_analysed += 1
-        analysis.last_captured_at = frame.captured_at
         self.metrics.frames_analysed.labels(frame.camera_id).inc()
+        self._mark_looked_at(frame, analysis)
+
+    def _mark_looked_at(self, frame: Frame, analysis: CameraAnalysis) -> None:
+        """The camera is being analysed up to this frame (detected on, or skipped for lack of motion)."""
+        analysis.last_captured_at = frame.captured_at
         # the alert and dashboard read `time() - this` as how long the camera went unanalysed, so an
         # offline file (whose frames carry its own timeline) reports the wall clock
         self.metrics.camera_last_analysed.labels(frame.camera_id).set(
@@ -190,6 +216,7 @@ class InferenceWorker:
                 ObjectLifecycle(camera_id, self.detector.names, tracking.confirm_frames, tracking.lost_timeout_s,
                                 tracking.update_interval_s, CameraRules(camera.zones, camera.lines)),
                 class_mask(self.detector, camera.classes),
+                MotionGate(camera.motion) if camera.motion.enabled else None,
             )
         return analysis
 

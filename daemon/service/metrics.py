@@ -26,6 +26,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 
 # Every label value a labelled counter can take is created up front (at 0), so rate() and alert rules see
 # a series from the first scrape instead of "no data" until the first drop.
 FRAME_DROP_REASONS = ("rate_limit", "superseded")
+FRAME_SKIP_REASONS = ("no_motion",)
 EVENT_DROP_REASONS = ("queue_full", "spool_full", "spool_corrupt", "spool_error", "rejected", "shutdown")
 CAPTION_DROP_REASONS = ("queue_full", "shutdown")
 CAPTION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -56,6 +57,10 @@ class Metrics:
             "Frames not analysed, by reason: rate_limit (above the camera's fps, dropped in GStreamer), "
             "superseded (a newer frame replaced it before inference pulled it; it never entered Python)",
             ["camera", "reason"], registry=r)
+        self.frames_skipped = Counter(
+            "argusd_frames_skipped",
+            "Frames received but not sent to the detector, by reason: no_motion (motion gating found the scene "
+            "still; the objects last detected are kept)", ["camera", "reason"], registry=r)
         self.camera_up = Gauge("argusd_camera_up", "1 while the camera is streaming", ["camera"], registry=r)
         self.camera_state = Gauge(
             "argusd_camera_state", "1 for the camera's current supervisor state", ["camera", "state"], registry=r)
@@ -121,8 +126,8 @@ class Metrics:
             "argusd_camera_fps_target", "Configured analysis frames per second", ["camera"], registry=r)
         self.camera_last_analysed = Gauge(
             "argusd_camera_last_analysed_timestamp_seconds",
-            "Capture time (Unix seconds) of the camera's most recent analysed frame (until the first: the time "
-            "the camera was added)", ["camera"], registry=r)
+            "Capture time (Unix seconds) of the camera's most recent analysed frame, or frame skipped for lack "
+            "of motion (until the first: the time the camera was added)", ["camera"], registry=r)
         self.publish_queue_capacity = Gauge(
             "argusd_publish_queue_capacity_events", "Events the publish queue holds before it drops the oldest",
             registry=r)
@@ -160,9 +165,10 @@ class Metrics:
         self.caption_seconds.labels(name)
         self.caption_queue.labels(name).set(0)
 
-    def add_camera(self, camera_id: str, fps_target: float) -> None:
+    def add_camera(self, camera_id: str, fps_target: float, motion_gated: bool = False) -> None:
         """Create the camera's series at 0 so dashboards and alerts see it before its first frame; until
-        then its last-analysed time is the time it was added, so a camera never analysed looks stalled."""
+        then its last-analysed time is the time it was added, so a camera never analysed looks stalled.
+        Skipped-frame series exist for cameras with motion gating only."""
         self.camera_fps_target.labels(camera_id).set(fps_target)
         self.camera_last_analysed.labels(camera_id).set(time.time())
         self.camera_up.labels(camera_id)
@@ -171,6 +177,9 @@ class Metrics:
             counter.labels(camera_id)
         for reason in FRAME_DROP_REASONS:
             self.frames_dropped.labels(camera_id, reason)
+        if motion_gated:
+            for reason in FRAME_SKIP_REASONS:
+                self.frames_skipped.labels(camera_id, reason)
 
     def forget_camera(self, camera_id: str) -> None:
         """Drop a removed camera's gauges so dashboards do not show it as down (or stalled) forever."""

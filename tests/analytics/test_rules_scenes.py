@@ -1,10 +1,13 @@
 """With the real pretrained detector, argusd reports exactly the true line crossings and zone entries of
-scripted scenes (real people moved over a real street)."""
+scripted scenes (real people moved over a real street), whether it detects on every frame or only on the
+frames motion gating lets through."""
 
 from __future__ import annotations
 
 import collections
 import json
+import re
+from dataclasses import dataclass
 
 import pytest
 import redis
@@ -13,6 +16,7 @@ from tests.support import scenes
 from tests.support.configs import daemon_config, detector_config, write_config
 from tests.support.daemon import running_daemon
 
+MOSTLY_EMPTY = "mostly-empty"
 GROUND = 262  # y of the walkers' feet, pixels
 MIDDLE_LINE = {"name": "door", "points": [[0.5, 0.0], [0.5, 1.0]], "a_to_b": "in", "b_to_a": "out"}
 MIDDLE_ZONE = {"name": "lobby", "polygon": [[0.35, 0.5], [0.65, 0.5], [0.65, 1.0], [0.35, 1.0]]}
@@ -43,19 +47,47 @@ SCENES = {
         {"zones": [RIGHT_ZONE]},
         {("zone_enter", "dock", None): 1, ("loiter", "dock", None): 1},
     ),
+    # one person passes by; the street is empty for the other four fifths of the recording
+    MOSTLY_EMPTY: (
+        [scenes.Walker(0, scenes.walk((-20, GROUND), (660, GROUND), 16.0, 24.0))],
+        40.0,
+        {"lines": [MIDDLE_LINE]},
+        {("line_cross", "door", "a_to_b"): 1},
+    ),
 }
+GATED = "-motion"  # the camera id suffix of a scene's twin that has motion gating on
+# camera id -> scene: every scene with motion gating and without, except the mostly empty street, which is run
+# gated only (without gating, offline, every frame received is detected on, as the other scenes show)
+RUNS = {scene + gating: scene for scene in SCENES for gating in ("", GATED) if gating or scene != MOSTLY_EMPTY}
+SUMMARY = re.compile(r"camera (\S+): (\d+) frame\(s\) received, (\d+) analysed, (\d+) skipped")
+
+
+@dataclass(frozen=True)
+class FrameCounts:
+    received: int
+    analysed: int  # detected on
+    skipped: int  # by motion gating
+
+
+@dataclass(frozen=True)
+class SceneRuns:
+    events: dict[str, list[dict]]  # by camera id
+    frames: dict[str, FrameCounts]  # by camera id, from the daemon's closing summary
 
 
 @pytest.fixture(scope="module")
-def scene_events(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
-    """Render every scene, run one daemon over all of them (a camera each), return events per camera."""
+def scene_runs(tmp_path_factory: pytest.TempPathFactory) -> SceneRuns:
+    """Render every scene, run one daemon over all of them (a camera per entry of RUNS), return events and
+    frame counts per camera."""
     directory = tmp_path_factory.mktemp("scenes")
     stream = f"argusd:test:scenes:{directory.name}"
-    cameras = []
-    for name, (walkers, seconds, rules, _) in SCENES.items():
-        clip = scenes.render(walkers, seconds, directory / f"{name}.mp4")
-        # offline: every frame at 5 fps is analysed, so the result does not depend on this CPU's speed
-        cameras.append({"id": name, "url": f"file://{clip}", "fps": 5, "realtime": False, **rules})
+    clips = {name: scenes.render(walkers, seconds, directory / f"{name}.mp4")
+             for name, (walkers, seconds, _, _) in SCENES.items()}
+    # offline: every frame at 5 fps is analysed (or skipped by gating), so the result does not depend on this
+    # CPU's speed
+    cameras = [{"id": camera, "url": f"file://{clips[scene]}", "fps": 5, "realtime": False, **SCENES[scene][2],
+                **({"motion": {"enabled": True}} if camera.endswith(GATED) else {})}
+               for camera, scene in RUNS.items()]
     config = daemon_config(
         cameras,
         detector=detector_config(imgsz=640, device=None, labels={"Normal": "person"}),
@@ -72,13 +104,15 @@ def scene_events(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dic
     by_camera: dict[str, list[dict]] = collections.defaultdict(list)
     for event in events:
         by_camera[event["camera"]].append(event)
-    return by_camera
+    frames = {camera: FrameCounts(*map(int, counts)) for camera, *counts in SUMMARY.findall(daemon.output())}
+    return SceneRuns(by_camera, frames)
 
 
-@pytest.mark.parametrize("scene", list(SCENES))
-def test_rule_events_match_ground_truth(scene: str, scene_events: dict[str, list[dict]]) -> None:
+@pytest.mark.parametrize("camera", list(RUNS))
+def test_rule_events_match_ground_truth(camera: str, scene_runs: SceneRuns) -> None:
+    scene = RUNS[camera]
     expected = SCENES[scene][3]
-    events = scene_events[scene]
+    events = scene_runs.events[camera]
     counted = collections.Counter(
         (e["type"], e["rule"], e.get("direction")) for e in events if "rule" in e
     )
@@ -95,3 +129,15 @@ def test_rule_events_match_ground_truth(scene: str, scene_events: dict[str, list
     for end in ends:
         visited = {e["rule"] for e in events if e["type"] == "zone_enter" and e["object_id"] == end["object_id"]}
         assert set(end["zones_visited"]) == visited
+
+
+def test_motion_gating_detects_on_a_third_of_the_frames_or_fewer_where_people_pass_a_fifth_of_the_time(
+        scene_runs: SceneRuns) -> None:
+    frames = scene_runs.frames
+    assert set(frames) == set(RUNS), "a summary line per camera"
+    for camera, counts in frames.items():
+        assert counts.received == counts.analysed + counts.skipped, camera
+        if not camera.endswith(GATED):
+            assert counts.skipped == 0, camera
+    gated = frames[MOSTLY_EMPTY + GATED]
+    assert gated.analysed * 3 <= gated.received, gated

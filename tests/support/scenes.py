@@ -4,7 +4,7 @@ and object counts are known exactly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,14 +71,11 @@ def _people() -> list[np.ndarray]:
     return crops
 
 
-def render(walkers: list[Walker], seconds: float, path: Path) -> Path:
-    """Write the scene as an MPEG-4 file at FPS frames per second."""
+def frames(walkers: list[Walker], seconds: float) -> Iterator[np.ndarray]:
+    """The scene's BGR frames, FPS per second."""
     background = _background()
     people = _people()
     height, width = background.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError("OpenCV cannot write mp4v video")
     for index in range(round(seconds * FPS)):
         frame = background.copy()
         for walker in walkers:
@@ -86,12 +83,25 @@ def render(walkers: list[Walker], seconds: float, path: Path) -> Path:
             if position is None:
                 continue
             crop = people[walker.person]
-            x0 = int(round(position[0] - crop.shape[1] / 2))
-            y0 = int(round(position[1] - crop.shape[0]))
+            x0 = round(position[0] - crop.shape[1] / 2)
+            y0 = round(position[1] - crop.shape[0])
             xs, ys = max(x0, 0), max(y0, 0)
             xe, ye = min(x0 + crop.shape[1], width), min(y0 + crop.shape[0], height)
             if xe > xs and ye > ys:
                 frame[ys:ye, xs:xe] = crop[ys - y0 : ye - y0, xs - x0 : xe - x0]
+        yield frame
+
+
+def render(walkers: list[Walker], seconds: float, path: Path) -> Path:
+    """Write the scene as an MPEG-4 file at FPS frames per second."""
+    scene = frames(walkers, seconds)
+    first = next(scene)
+    height, width = first.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError("OpenCV cannot write mp4v video")
+    writer.write(first)
+    for frame in scene:
         writer.write(frame)
     writer.release()
     return path
