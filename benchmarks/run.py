@@ -1,21 +1,22 @@
 """argusd against the bare model (the limit) and against ultralytics' own streaming (the peer), in one run.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--cameras 4] [--seconds 25] [--configs onnx:320,pt:640]
-        [--device cpu|cuda:0] [--half] [--batch N] [--events-model .cache/assets/fall-detector.pt]
+    .venv/bin/python benchmarks/run.py [--model .cache/assets/fall-detector.pt] [--imgsz 320] [--cameras 4]
+        [--seconds 25] [--runtimes torch,onnxruntime,openvino] [--device cpu|cuda:0] [--half] [--batch N]
 
-For every configuration (model format and input size), on the same machine and the same streams:
+On the same machine, the same weights and the same streams:
 1. the project's test RTSP server serves N cameras of real footage (bikes.mp4 upscaled to 1280x720, 30 fps,
    H.264, looped) on 127.0.0.1;
-2. the limit: the bare model's throughput on decoded frames of those streams held in memory (same model
-   file, runtime, imgsz, conf and batch size; best of batch 1 and the configured batch), once on an
-   otherwise idle machine and once while the N streams are being served and decoded by a minimal
-   GStreamer client (decoding is work no client can skip; the second limit is what is left for the model);
-3. argusd (`python -m daemon.service.cli run`) on the N streams, analysing as many frames as it can (camera fps 30),
-   events to the local Redis: analysed frames/s (total and per camera), capture-to-analysed latency per frame
-   and capture-to-Redis-ack latency per event, CPU %, peak RSS, frames dropped by reason;
-4. the peer: ultralytics `model.predict(source=<streams file>, stream=True)` on the same streams for the same
-   time: frames/s and the age of each frame when its result arrives.
-Then the cost of one 720p30 camera through argusd's own source (decode, rate-limit, scale, convert).
+2. the limit: the bare model's throughput (ultralytics' predict on decoded frames held in memory) for each
+   runtime (torch, ONNX Runtime, OpenVINO; exported once for the limit only) at batch 1 and N, while the N
+   streams are received and decoded by a minimal GStreamer client (decoding is work no client can skip),
+   capped at the frames the cameras send; the best of them is the limit;
+3. argusd (`python -m daemon.service.cli run`) given the same `.pt` and nothing else (`detector.runtime:
+   auto` picks and converts the runtime itself, cached in its state directory), on the N streams at camera
+   fps 30, events to the local Redis: analysed frames/s, capture-to-analysed latency, capture-to-Redis
+   latency of its events, CPU %, peak RSS, frames dropped by reason;
+4. the peer: ultralytics `YOLO(pt).predict(source=<streams file>, stream=True)` on the same streams for the
+   same time: frames/s and the age of each frame when its result arrives.
+Then the cost of one 720p30 camera through argusd's own source (decode, rate-limit, hand over).
 
 Writes benchmarks/out/report.json, report.md and report.png. Not a test: it prints figures.
 """
@@ -42,8 +43,8 @@ PYTHON = sys.executable
 WORKLOADS = str(REPO / "benchmarks" / "workloads.py")
 MODELS = REPO / ".cache" / "bench"
 FOOTAGE = REPO / ".cache" / "assets" / "bikes.mp4"
-DEFAULT_CONFIGS = "pt:640,onnx:640,openvino:640,pt:320,onnx:320,openvino:320"
-QUICK_CONFIGS = "openvino:320,onnx:640"
+DETECTOR = REPO / ".cache" / "assets" / "fall-detector.pt"
+RUNTIMES = ("torch", "onnxruntime", "openvino")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -67,27 +68,20 @@ def load_average() -> list[float]:
 
 # -- models ------------------------------------------------------------------------------------------
 
-def model_path(fmt: str, base: str) -> Path:
-    """yolo11n built from its YAML (random weights, the trained model's compute), exported once."""
-    pt = MODELS / f"{base}.pt"
-    if not pt.exists():
-        from ultralytics import YOLO
-
-        MODELS.mkdir(parents=True, exist_ok=True)
-        YOLO(f"{base}.yaml").save(str(pt))
-    if fmt == "pt":
+def limit_model(pt: Path, runtime: str, imgsz: int) -> Path:
+    """The weights in the runtime's format, exported once beside a copy under .cache/bench (the limit
+    only: argusd converts the .pt itself)."""
+    if runtime == "torch":
         return pt
-    target = {"onnx": MODELS / f"{base}.onnx", "openvino": MODELS / f"{base}_openvino_model",
-              "engine": MODELS / f"{base}.engine"}[fmt]
+    from plugins.detectors.ultralytics_detector import export_model
+
+    fmt = {"onnxruntime": "onnx", "openvino": "openvino"}[runtime]
+    copy = MODELS / f"{pt.stem}-{imgsz}.pt"
+    target = copy.with_suffix(".onnx") if fmt == "onnx" else MODELS / f"{copy.stem}_openvino_model"
     if not target.exists():
-        if fmt == "engine":  # TensorRT needs the GPU it will run on; FP16 with a dynamic batch
-            from ultralytics import YOLO
-
-            YOLO(str(pt)).export(format="engine", dynamic=True, half=True, batch=32, imgsz=640)
-        else:
-            from plugins.detectors.ultralytics_detector import export_model
-
-            export_model(str(pt), fmt, 640)
+        MODELS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pt, copy)
+        export_model(str(copy), fmt, imgsz)
     return target
 
 
@@ -247,6 +241,7 @@ def argusd_config(urls: list[str], model: Path, options: argparse.Namespace, img
         "cameras": [{"id": f"cam{i + 1}", "url": url, "fps": options.camera_fps} for i, url in enumerate(urls)],
         "detector": {"model": str(model), "device": options.device, "imgsz": imgsz, "conf": options.conf,
                      **({"half": True} if options.half else {}),
+                     **({"runtime": options.argusd_runtime} if options.argusd_runtime else {}),
                      **({"threads": options.threads} if options.threads else {})},
         "batch": {"max_batch": options.batch},
         "redis": {"url": options.redis_url, "stream": stream},
@@ -263,16 +258,19 @@ def run_argusd(urls: list[str], model: Path, imgsz: int, options: argparse.Names
     config = workdir / f"argusd-{model.stem}-{imgsz}.yaml"
     config.write_text(argusd_config(urls, model, options, imgsz, http_port, stream, workdir / "spool"))
     log_file = (workdir / f"{config.stem}.log").open("w")
+    # the state directory (argusd's converted-model cache) outlives the run, so a second run starts warm
+    env = os.environ | {"STATE_DIRECTORY": str(MODELS / "argusd-state")}
     process = subprocess.Popen([PYTHON, "-m", "daemon.service.cli", "run", "--config", str(config)], cwd=REPO,
-                               stdout=log_file, stderr=subprocess.STDOUT)
+                               stdout=log_file, stderr=subprocess.STDOUT, env=env)
     cpu = CpuClock(process.pid)
     try:
-        wait_until_all_analysed(http_port, len(urls), process, timeout=120)
+        wait_until_all_analysed(http_port, len(urls), process, timeout=300)  # a cold start converts the model
         time.sleep(options.warmup)
         before, cpu_before, started = scrape(http_port), cpu.seconds(), time.time()
         time.sleep(options.seconds)
         after, cpu_after, ended = scrape(http_port), cpu.seconds(), time.time()
         peak_rss = cpu.peak_rss_mb()
+        runtime = next((dict(labels).get("runtime") for (name, labels) in after if name == "argusd_model_info"), None)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -301,6 +299,9 @@ def run_argusd(urls: list[str], model: Path, imgsz: int, options: argparse.Names
         "inference_s_per_batch": histogram_quantiles(before, after, "argusd_inference_seconds")["mean"],
         "cpu_percent": 100 * (cpu_after - cpu_before) / elapsed,
         "peak_rss_mb": peak_rss,
+        "runtime": runtime,
+        "start_log": [line for line in (workdir / f"{config.stem}.log").read_text().splitlines()
+                      if "detector" in line or "convert" in line][:6],
     }
 
 
@@ -321,43 +322,36 @@ def wait_until_all_analysed(port: int, cameras: int, process: subprocess.Popen, 
     raise SystemExit("argusd did not analyse a frame of every camera in time")
 
 
-# -- one configuration -------------------------------------------------------------------------------
+# -- the run -----------------------------------------------------------------------------------------
 
-def run_configuration(spec: str, cameras: RtspCameras, options: argparse.Namespace, workdir: Path) -> dict:
-    fmt, _, size = spec.partition(":")
-    imgsz = int(size or 640)
-    model = model_path(fmt, options.model)
-    common = ["--model", str(model), "--imgsz", str(imgsz), "--device", options.device, "--conf", str(options.conf)]
-    if options.half:
-        common.append("--half")
-    result: dict = {"config": f"{fmt}@{imgsz}", "model": str(model.relative_to(REPO)), "imgsz": imgsz,
-                    "load_before": load_average()}
-    limit_args = [*common, "--url", cameras.urls[0], "--batches", f"1,{options.batch}",
-                  "--seconds", str(options.limit_seconds)]
-    log(f"{spec}: limit (bare model, idle machine)")
-    result["limit"] = run_workload("limit", limit_args, timeout=300)
-    if not options.no_decode_limit:
-        log(f"{spec}: limit (bare model while {len(cameras.urls)} streams are decoded)")
-        client = DecodingClient(cameras.urls)
-        try:
-            result["limit_under_decode"] = run_workload("limit", limit_args, timeout=300)
-        finally:
-            client.stop()
-    log(f"{spec}: argusd for {options.seconds:g} s")
-    server_before = cameras.cpu.seconds()
-    started = time.time()
-    result["argusd"] = run_argusd(cameras.urls, model, imgsz, options, workdir)
-    result["camera_server_cpu_percent"] = 100 * (cameras.cpu.seconds() - server_before) / (time.time() - started)
-    if not options.no_peer:
-        log(f"{spec}: peer (ultralytics predict stream=True) for {options.seconds:g} s")
-        streams = workdir / "cameras.streams"
-        streams.write_text("\n".join(cameras.urls) + "\n")
-        result["peer"] = run_workload("peer", [*common, "--streams", str(streams), "--seconds", str(options.seconds),
-                                               "--warmup", str(options.warmup)], timeout=options.seconds + 180)
-    result["load_after"] = load_average()
-    log(f"{spec}: argusd {result['argusd']['fps']:.1f} f/s, limit {result['limit']['fps']:.1f} f/s"
-        + (f", peer {result['peer']['fps']:.1f} f/s" if "peer" in result else ""))
-    return result
+def measure_limits(cameras: RtspCameras, options: argparse.Namespace) -> dict[str, dict]:
+    """Each runtime's bare-model throughput while the streams decode in another process."""
+    pt = Path(options.model)
+    common = ["--imgsz", str(options.imgsz), "--device", options.device, "--conf", str(options.conf),
+              *(["--half"] if options.half else [])]
+    models = {runtime: limit_model(pt, runtime, options.imgsz) for runtime in options.runtimes}
+    limits = {}
+    client = DecodingClient(cameras.urls)
+    try:
+        for runtime, model in models.items():
+            log(f"limit: {runtime} ({model.name}) at batch 1 and {options.batch} while {len(cameras.urls)} "
+                "streams decode")
+            limits[runtime] = run_workload("limit", [*common, "--model", str(model), "--url", cameras.urls[0],
+                                                     "--batches", f"1,{options.batch}",
+                                                     "--seconds", str(options.limit_seconds)], timeout=300)
+    finally:
+        client.stop()
+    return limits
+
+
+def run_peer(cameras: RtspCameras, options: argparse.Namespace, workdir: Path) -> dict:
+    log(f"peer: ultralytics predict(stream=True) with {Path(options.model).name} for {options.seconds:g} s")
+    streams = workdir / "cameras.streams"
+    streams.write_text("\n".join(cameras.urls) + "\n")
+    return run_workload("peer", ["--model", options.model, "--imgsz", str(options.imgsz), "--device", options.device,
+                                 "--conf", str(options.conf), *(["--half"] if options.half else []),
+                                 "--streams", str(streams), "--seconds", str(options.seconds),
+                                 "--warmup", str(options.warmup)], timeout=options.seconds + 180)
 
 
 def measure_camera_cost(cameras: RtspCameras, seconds: float) -> list[dict]:
@@ -381,55 +375,51 @@ def _triple(q: dict) -> str:
 
 def markdown(report: dict) -> str:
     supply = report["cameras"] * report["stream_fps"]
+    limits = report["limits"]
+    best_runtime = max(limits, key=lambda r: limits[r]["fps"])
+    limit = min(limits[best_runtime]["fps"], supply)
+    a, peer = report["argusd"], report.get("peer", {})
     lines = [
         f"{report['cameras']} cameras of {report['stream']} (at most {supply} frames/s to analyse); "
-        f"{report['seconds']:g} s measured per run after {report['warmup']:g} s warm-up; batch {report['batch']}; "
-        f"device {report['device']}{' FP16' if report['half'] else ''}; argusd detector.threads "
-        f"{report['threads'] or 'default'}; {report['machine']}.",
+        f"{Path(report['model']).name} at imgsz {report['imgsz']}; {report['seconds']:g} s measured after "
+        f"{report['warmup']:g} s warm-up; batch {report['batch']}; device {report['device']}"
+        f"{' FP16' if report['half'] else ''}; {report['machine']}; load average before "
+        f"{report['load_before'][0]:.1f}.",
         "",
-        "| model | limit f/s: idle / decoding | argusd f/s | argusd / limit | ultralytics f/s | argusd / ultralytics "
-        "| argusd capture→analysed p50 / p95 / p99 ms | ultralytics frame age p50 / p95 / p99 ms "
-        "| CPU %: argusd / ultralytics | peak RSS MB: argusd / ultralytics | argusd superseded f/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| what | analysed frames/s |",
+        "|---|---|",
     ]
-    for r in report["results"]:
-        a, peer = r["argusd"], r.get("peer", {})
-        limit = min(r["limit"]["fps"], supply)
-        under = r.get("limit_under_decode", {}).get("fps")
-        peer_fps = peer.get("fps")
-        lines.append(" | ".join([
-            f"| {r['config']}",
-            f"{r['limit']['fps']:.1f} / {under:.1f}" if under is not None else f"{r['limit']['fps']:.1f} / –",
-            f"{a['fps']:.1f}",
-            f"{a['fps'] / limit:.2f}" + (f" ({a['fps'] / min(under, supply):.2f})" if under else ""),
-            f"{peer_fps:.1f}" if peer_fps else "–",
-            f"{a['fps'] / peer_fps:.2f}" if peer_fps else "–",
-            _triple(a["frame_latency_s"]),
-            _triple(peer.get("frame_age_s", {})),
-            f"{a['cpu_percent']:.0f} / {peer['cpu_percent']:.0f}" if peer else f"{a['cpu_percent']:.0f} / –",
-            f"{a['peak_rss_mb']:.0f} / {peer['peak_rss_mb']:.0f}" if peer else f"{a['peak_rss_mb']:.0f} / –",
-            f"{a['frames_dropped'].get('superseded', 0) / a['seconds']:.1f} |",
-        ]))
-    lines += ["", "argusd / limit: against the smaller of the idle limit and the frames the cameras send; in "
-              "brackets against the limit while the streams are decoded. Load average before each configuration: "
-              + ", ".join(f"{r['config']} {r['load_before'][0]:.1f}" for r in report["results"]) + "."]
-    runs = [(r["config"], r["argusd"]) for r in report["results"]]
-    if "events_run" in report:
-        runs.append((f"{report['events_run']['model']} (real detector)", report["events_run"]["argusd"]))
-    with_events = [(name, a) for name, a in runs if a["event_latency_redis_s"]["n"]]
-    if with_events:
-        lines += ["", "Capture-to-Redis latency of the events argusd published (exact, from each stream entry's id):",
-                  "", "| model | events | p50 ms | p95 ms | p99 ms | capture→analysed p99 ms | argusd f/s |",
-                  "|---|---|---|---|---|---|---|"]
-        for name, a in with_events:
-            e = a["event_latency_redis_s"]
-            lines.append(f"| {name} | {e['n']} | {_ms(e['p50'])} | {_ms(e['p95'])} | {_ms(e['p99'])} "
-                         f"| {_ms(a['frame_latency_s']['p99'])} | {a['fps']:.1f} |")
+    for runtime, result in limits.items():
+        by_batch = " / ".join(f"{result['fps_by_batch'][b]:.1f}" for b in sorted(result["fps_by_batch"], key=int))
+        lines.append(f"| limit: bare model, {runtime}, batch {' / '.join(sorted(result['fps_by_batch'], key=int))}, "
+                     f"while the streams decode | {by_batch} |")
+    lines += [
+        f"| **limit** (best of the above, capped at the {supply} frames/s sent) | **{limit:.1f}** |",
+        f"| **argusd** given the `.pt` (runtime in use: {a.get('runtime') or '?'}) | **{a['fps']:.1f}** |",
+        f"| ultralytics `predict(stream=True)` given the `.pt` | {peer['fps']:.1f} |" if peer else "",
+        "",
+        "| ratio | value |",
+        "|---|---|",
+        f"| argusd / limit | **{a['fps'] / limit:.2f}** |",
+        f"| argusd / ultralytics | **{a['fps'] / peer['fps']:.2f}** |" if peer else "",
+        "",
+        "| latency, ms | p50 | p95 | p99 |",
+        "|---|---|---|---|",
+        f"| argusd capture → analysed | {_triple(a['frame_latency_s']).replace(' / ', ' | ')} |",
+        f"| argusd capture → Redis ack (its {a['event_latency_redis_s']['n']} events) | "
+        f"{_triple(a['event_latency_redis_s']).replace(' / ', ' | ')} |",
+        f"| ultralytics frame age at its result | {_triple(peer['frame_age_s']).replace(' / ', ' | ')} |" if peer else "",
+        "",
+        f"argusd: CPU {a['cpu_percent']:.0f}%, peak RSS {a['peak_rss_mb']:.0f} MB, mean batch "
+        f"{a['mean_batch'] or 0:.1f}, superseded {a['frames_dropped'].get('superseded', 0) / a['seconds']:.1f} f/s"
+        + (f"; ultralytics: CPU {peer['cpu_percent']:.0f}%, peak RSS {peer['peak_rss_mb']:.0f} MB" if peer else "")
+        + f"; the camera server used {report['camera_server_cpu_percent']:.0f}% of one core.",
+    ]
     for cost in report.get("camera_cost", []):
         lines.append(f"\nOne {report['width']}x{report['height']} {report['stream_fps']} fps camera through argusd's "
                      f"source at analysis fps {cost['fps_setting']:g}: {cost['cpu_percent_of_one_core']:.1f}% of one "
                      f"core ({cost['frames_per_s']:.1f} frames/s handed over).")
-    return "\n".join(lines) + "\n"
+    return "\n".join(line for line in lines if line is not None) + "\n"
 
 
 def chart(report: dict, path: Path) -> None:
@@ -438,33 +428,14 @@ def chart(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results = report["results"]
-    names = [r["config"] for r in results]
-    x = range(len(names))
-    figure, (fps_axis, latency_axis) = plt.subplots(1, 2, figsize=(13, 4.5))
-    width = 0.22
-    series = [("limit (idle)", [r["limit"]["fps"] for r in results]),
-              ("limit (decoding)", [r.get("limit_under_decode", {}).get("fps", 0) for r in results]),
-              ("argusd", [r["argusd"]["fps"] for r in results]),
-              ("ultralytics stream", [r.get("peer", {}).get("fps", 0) for r in results])]
-    for i, (label, values) in enumerate(series):
-        fps_axis.bar([p + (i - 1.5) * width for p in x], values, width, label=label)
-    fps_axis.axhline(report["cameras"] * report["stream_fps"], color="grey", linestyle="--", linewidth=1)
-    fps_axis.text(-0.45, report["cameras"] * report["stream_fps"], " frames sent", va="bottom", fontsize=8)
-    fps_axis.set_xticks(list(x), names, fontsize=8)
-    fps_axis.set_ylabel("analysed frames/s (all cameras)")
-    fps_axis.set_title(f"Throughput, {report['cameras']} x 720p30 cameras")
-    fps_axis.legend(fontsize=8)
-    latency = [("argusd p50", [r["argusd"]["frame_latency_s"]["p50"] or 0 for r in results]),
-               ("argusd p99", [r["argusd"]["frame_latency_s"]["p99"] or 0 for r in results]),
-               ("peer p50", [r.get("peer", {}).get("frame_age_s", {}).get("p50") or 0 for r in results]),
-               ("peer p99", [r.get("peer", {}).get("frame_age_s", {}).get("p99") or 0 for r in results])]
-    for i, (label, values) in enumerate(latency):
-        latency_axis.bar([p + (i - 1.5) * width for p in x], [1000 * v for v in values], width, label=label)
-    latency_axis.set_xticks(list(x), names, fontsize=8)
-    latency_axis.set_ylabel("ms from decoded frame to result")
-    latency_axis.set_title("Latency (lower is better)")
-    latency_axis.legend(fontsize=8)
+    names = [f"limit\n{r}" for r in report["limits"]] + ["argusd\n(.pt)", "ultralytics\nstream (.pt)"]
+    values = [r["fps"] for r in report["limits"].values()] + [report["argusd"]["fps"],
+                                                               report.get("peer", {}).get("fps", 0)]
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    axis.bar(names, values, color=["#999"] * len(report["limits"]) + ["#2a7", "#c63"])
+    axis.axhline(report["cameras"] * report["stream_fps"], color="grey", linestyle="--", linewidth=1)
+    axis.set_ylabel("analysed frames/s (all cameras)")
+    axis.set_title(f"{report['cameras']} x 720p30 cameras, {Path(report['model']).name} at {report['imgsz']}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -479,14 +450,13 @@ def machine() -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help=f"configs {QUICK_CONFIGS}, 15 s runs")
+    parser.add_argument("--model", default=str(DETECTOR), help="the .pt every contender is given")
+    parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--cameras", type=int, default=4)
-    parser.add_argument("--configs", default=None, help=f"format:imgsz list (default {DEFAULT_CONFIGS}); "
-                        "formats: pt, onnx, openvino, engine")
-    parser.add_argument("--model", default="yolo11n", help="ultralytics model YAML to build (random weights)")
-    parser.add_argument("--seconds", type=float, default=None, help="measured time per run (default 25, quick 15)")
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="runtimes measured for the limit")
+    parser.add_argument("--seconds", type=float, default=25.0, help="measured time per run")
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds after the first result before measuring")
-    parser.add_argument("--limit-seconds", type=float, default=None, help="per batch size (default 8, quick 5)")
+    parser.add_argument("--limit-seconds", type=float, default=8.0, help="per runtime and batch size")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--stream-fps", type=int, default=30)
@@ -496,25 +466,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--half", action="store_true", help="FP16 (CUDA)")
     parser.add_argument("--conf", type=float, default=0.25)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="argusd's detector.threads (the limit and the peer keep their runtime's default)")
-    parser.add_argument("--events-model", default=None,
-                        help="also run argusd with this real detector (.pt, exported to OpenVINO at 320) so that "
-                             "events flow and capture-to-Redis latency is measured on them")
+    parser.add_argument("--argusd-runtime", default=None, help="force argusd's detector.runtime (default auto)")
+    parser.add_argument("--threads", type=int, default=None, help="argusd's detector.threads (default: its own)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-peer", action="store_true")
-    parser.add_argument("--no-decode-limit", action="store_true", help="skip the limit under decoding load")
     parser.add_argument("--no-camera-cost", action="store_true")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     options = parser.parse_args(argv)
-    options.configs = options.configs or (QUICK_CONFIGS if options.quick else DEFAULT_CONFIGS)
-    options.seconds = options.seconds or (15.0 if options.quick else 25.0)
-    options.limit_seconds = options.limit_seconds or (5.0 if options.quick else 8.0)
     options.batch = options.batch or options.cameras
-    for spec in options.configs.split(","):
-        fmt, _, size = spec.partition(":")
-        if fmt not in ("pt", "onnx", "openvino", "engine") or not (size or "640").isdigit():
-            parser.error(f"--configs: {spec!r} is not format:imgsz (format pt, onnx, openvino or engine)")
+    options.runtimes = [r for r in options.runtimes.split(",") if r]
+    unknown = sorted(set(options.runtimes) - set(RUNTIMES))
+    if unknown:
+        parser.error(f"--runtimes: {', '.join(unknown)} (choose from {', '.join(RUNTIMES)})")
+    if not Path(options.model).is_file() or not options.model.endswith(".pt"):
+        parser.error(f"--model: {options.model} is not a .pt file (run scripts/fetch-assets.sh for the default)")
     return options
 
 
@@ -522,48 +487,40 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"machine": machine(), "cameras": options.cameras, "batch": options.batch, "device": options.device,
-              "half": options.half, "threads": options.threads, "seconds": options.seconds, "warmup": options.warmup,
-              "stream_fps": options.stream_fps, "width": options.width, "height": options.height,
-              "stream": f"H.264 {options.width}x{options.height} {options.stream_fps} fps {options.bitrate} kbit/s "
-                        f"({FOOTAGE.name}, looped)",
-              "command": " ".join([Path(PYTHON).name, "benchmarks/run.py", *(argv or sys.argv[1:])]),
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": []}
+    report: dict = {
+        "machine": machine(), "cameras": options.cameras, "batch": options.batch, "device": options.device,
+        "half": options.half, "threads": options.threads, "seconds": options.seconds, "warmup": options.warmup,
+        "stream_fps": options.stream_fps, "width": options.width, "height": options.height,
+        "model": options.model, "imgsz": options.imgsz,
+        "stream": f"H.264 {options.width}x{options.height} {options.stream_fps} fps {options.bitrate} kbit/s "
+                  f"({FOOTAGE.name}, looped)",
+        "command": " ".join([Path(PYTHON).name, "benchmarks/run.py", *(argv or sys.argv[1:])]),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "load_before": load_average(),
+    }
     log(f"load average {load_average()}; starting {options.cameras} cameras")
     cameras = RtspCameras(options.cameras, options.width, options.height, options.stream_fps, options.bitrate)
     workdir = Path(tempfile.mkdtemp(prefix="argusd-bench-"))
     try:
-        for spec in options.configs.split(","):
-            report["results"].append(run_configuration(spec, cameras, options, workdir))
-        if options.events_model:
-            report["events_run"] = run_events(cameras, options, workdir)
+        report["limits"] = measure_limits(cameras, options)
+        log(f"argusd given {Path(options.model).name} for {options.seconds:g} s")
+        server_before, started = cameras.cpu.seconds(), time.time()
+        report["argusd"] = run_argusd(cameras.urls, Path(options.model), options.imgsz, options, workdir)
+        report["camera_server_cpu_percent"] = 100 * (cameras.cpu.seconds() - server_before) / (time.time() - started)
+        if not options.no_peer:
+            report["peer"] = run_peer(cameras, options, workdir)
         if not options.no_camera_cost:
             report["camera_cost"] = measure_camera_cost(cameras, 10.0)
     finally:
         cameras.stop()
     shutil.rmtree(workdir, ignore_errors=True)
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    report["load_after"] = load_average()
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
     chart(report, out / "report.png")
     print(markdown(report))
     log(f"wrote {out}/report.json, report.md, report.png")
     return 0
-
-
-def run_events(cameras: RtspCameras, options: argparse.Namespace, workdir: Path) -> dict:
-    """argusd with a real detector on the same streams, so events flow and their latency is measured."""
-    from plugins.detectors.ultralytics_detector import export_model
-
-    source = Path(options.events_model)
-    copy = MODELS / source.name  # exported beside a copy, so the assets directory stays as fetched
-    model = MODELS / f"{source.stem}_openvino_model"
-    if not model.exists():
-        MODELS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, copy)
-        model = export_model(str(copy), "openvino", 320)
-    log(f"events: argusd with {source.name} (OpenVINO, 320) for {options.seconds:g} s")
-    return {"model": source.name, "imgsz": 320, "argusd": run_argusd(cameras.urls, model, 320, options, workdir)}
 
 
 if __name__ == "__main__":

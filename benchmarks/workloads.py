@@ -48,12 +48,38 @@ def percentiles(values: list[float], points: tuple[int, ...] = (50, 95, 99)) -> 
     return {f"p{p}": ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] for p in points}
 
 
-def grab_frames(url: str, count: int, timeout: float = 30.0) -> list:
-    """``count`` consecutive decoded frames of a camera, through argusd's own source (same decode, same
-    colour conversion, same size as the daemon analyses)."""
+def pulled_frames(url: str, fps: float, on_frame, width: int | None = None, height: int | None = None):
+    """A camera through argusd's own source, its frames pulled as argusd's inference thread pulls them, each
+    handed to ``on_frame``; returns (source, stop) where stop() ends the pulling and the camera."""
     from daemon.config.models import CameraConfig
     from daemon.sources.camera import CameraSource
 
+    source = CameraSource(CameraConfig(id="sample", url=url, fps=fps, width=width, height=height))
+    stopped = threading.Event()
+
+    def pull() -> None:
+        while not stopped.is_set():
+            frame = source.pull_frame(0.05)
+            if frame is not None:
+                on_frame(frame)
+            else:
+                time.sleep(0.005)  # between pipelines a pull answers at once
+
+    puller = threading.Thread(target=pull, daemon=True)
+    source.start()
+    puller.start()
+
+    def stop() -> None:
+        stopped.set()
+        puller.join(2)
+        source.stop()
+
+    return source, stop
+
+
+def grab_frames(url: str, count: int, timeout: float = 30.0) -> list:
+    """``count`` decoded frames of a camera, through argusd's own source (same decode, same colour
+    conversion, same size as the daemon analyses)."""
     frames: list = []
     done = threading.Event()
 
@@ -63,13 +89,12 @@ def grab_frames(url: str, count: int, timeout: float = 30.0) -> list:
         if len(frames) >= count:
             done.set()
 
-    source = CameraSource(CameraConfig(id="sample", url=url, fps=30), keep)
-    source.start()
+    _, stop = pulled_frames(url, 30, keep)
     try:
         if not done.wait(timeout):
             raise SystemExit(f"only {len(frames)} frame(s) from {url} within {timeout:.0f} s")
     finally:
-        source.stop()
+        stop()
     return frames[:count]
 
 
@@ -84,6 +109,10 @@ def run_limit(args: argparse.Namespace) -> dict:
     from ultralytics import YOLO
 
     model = YOLO(args.model, task="detect")
+    if args.model.endswith(".pt"):  # ultralytics pinned torch to one thread (OMP_NUM_THREADS=1): the limit uses all
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
     options = predict_options(args)
     # Loaded and warmed up before any GStreamer pipeline runs, as in argusd.
     model.predict([np.zeros((args.imgsz, args.imgsz, 3), np.uint8)], **options)
@@ -195,26 +224,21 @@ def run_peer(args: argparse.Namespace) -> dict:
 
 
 def run_decode(args: argparse.Namespace) -> dict:
-    """One camera through argusd's own CameraSource, frames discarded: what receiving, decoding, rate
-    limiting, scaling and converting one stream costs, as a share of one core."""
-    from daemon.config.models import CameraConfig
-    from daemon.sources.camera import CameraSource
-
+    """One camera through argusd's own CameraSource, every frame pulled and discarded: what receiving,
+    decoding, rate limiting, scaling and handing over one stream costs, as a share of one core."""
     received = [0]
 
     def discard(frame) -> None:
         received[0] += 1
 
-    config = CameraConfig(id="decode", url=args.url, fps=args.fps, width=args.width, height=args.height)
-    source = CameraSource(config, discard)
-    source.start()
+    _, stop = pulled_frames(args.url, args.fps, discard, args.width, args.height)
     time.sleep(args.warmup)
     cpu_start, frames_start, started = cpu_seconds(), received[0], time.perf_counter()
     time.sleep(args.seconds)
     elapsed = time.perf_counter() - started
     cpu = cpu_seconds() - cpu_start
     frames = received[0] - frames_start
-    source.stop()
+    stop()
     return {"fps_setting": args.fps, "frames_per_s": frames / elapsed, "cpu_percent_of_one_core": 100 * cpu / elapsed,
             "width": args.width, "height": args.height}
 

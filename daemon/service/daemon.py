@@ -24,6 +24,7 @@ from daemon.service.cameras import CameraFleet
 from daemon.service.http import Endpoints, HttpServer
 from daemon.service.metrics import Metrics
 from daemon.service.notify import SystemdNotifier
+from daemon.sources.gst import prefer_gpu_decoding
 from plugins.interfaces import Detector, PluginError
 from plugins.registry import load_classifier, load_detector
 
@@ -71,6 +72,10 @@ class Daemon:
             self.http = HttpServer(config.http.host, config.http.port, endpoints)
         except OSError as error:
             raise OSError(error.errno, f"http.listen {config.http.listen}: {error.strerror or error}") from None
+        if detector.device.startswith("cuda"):
+            decoders = prefer_gpu_decoding()
+            log.info("decoding: %s", f"on the GPU ({', '.join(decoders)})" if decoders
+                     else "on the CPU (no NVDEC decoder element: GStreamer's nvcodec plugin or driver missing)")
         self.preview.names = detector.names
         self.metrics.model_info.info({
             "plugin": config.detector.plugin, "model": redact_url(config.detector.model),

@@ -20,3 +20,21 @@ from gi.repository import GLib, Gst, GstApp, GstVideo  # noqa: E402
 Gst.init(None)
 
 __all__ = ["GLib", "Gst", "GstApp", "GstVideo"]
+
+
+# NVDEC decoders (plugins-bad nvcodec): they register only where an NVIDIA GPU and driver are present.
+NVDEC_DECODERS = ("nvh264dec", "nvh265dec", "nvjpegdec", "nvvp9dec", "nvav1dec")
+
+
+def prefer_gpu_decoding() -> list[str]:
+    """Rank the NVDEC decoders above the software ones, so every camera's decodebin picks them; their
+    output is negotiated into system memory for the rest of the pipeline. Returns the decoders preferred
+    (none where the elements are absent: a machine without an NVIDIA GPU decodes on the CPU as before)."""
+    registry = Gst.Registry.get()
+    preferred = []
+    for name in NVDEC_DECODERS:
+        feature = registry.lookup_feature(name)
+        if feature is not None:
+            feature.set_rank(Gst.Rank.PRIMARY + 100)
+            preferred.append(name)
+    return preferred
