@@ -21,11 +21,15 @@ class PluginError(Exception):
 
 @runtime_checkable
 class Detector(Protocol):
-    """Finds objects in a batch of BGR frames. Called from the single inference thread only."""
+    """Finds objects in a batch of BGR images. Called from the single inference thread only."""
 
     names: dict[int, str]  # class id -> the label events carry (after `detector.labels` renames)
     model_names: dict[int, str]  # class id -> the model's own class name
     device: str  # the device actually in use, e.g. "cpu" or "cuda:0"
+    # The longest image side the model analyses at (its letterbox size), or None: larger frames are handed
+    # over already shrunk to it (made from the decoder's planes at that size, far cheaper than full-size BGR),
+    # and the boxes are scaled back to the frame.
+    input_size: int | None
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """One Detections per image, pixel coordinates of that image."""

@@ -56,6 +56,23 @@ class Frame:
     def height(self) -> int:
         return self._image.shape[0] if self._image is not None else self._planes().height
 
+    def image_within(self, longest_side: int | None) -> tuple[np.ndarray, float, float]:
+        """A BGR image whose longer side is at most ``longest_side`` (an even size), and the factors (x, y)
+        that map its pixels back to the frame's. Made from the YUV planes at the small size when the frame
+        has not been converted yet: a 720p frame for a 320 model costs a fifth of its full conversion."""
+        import cv2
+
+        width, height = self.width, self.height
+        if longest_side is None or max(width, height) <= longest_side:
+            return self.image, 1.0, 1.0
+        scale = longest_side / max(width, height)
+        small_w, small_h = max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+        if self._image is not None:  # the models' own letterbox resize: bilinear
+            small = cv2.resize(self._image, (small_w, small_h), interpolation=cv2.INTER_LINEAR)
+        else:
+            small = self._planes().to_bgr_scaled(small_w, small_h)
+        return small, width / small_w, height / small_h
+
     def _planes(self) -> YuvImage:
         # The constructor sets exactly one of the two, and the planes are dropped only once the image is set.
         if self._yuv is None:
@@ -90,6 +107,17 @@ class YuvImage:
     def _plane(self, index: int, rows: int, cols: int) -> np.ndarray:
         start, stride = self.offsets[index], self.strides[index]
         return np.frombuffer(self.data, np.uint8, count=stride * rows, offset=start).reshape(rows, stride)[:, :cols]
+
+    def to_bgr_scaled(self, width: int, height: int) -> np.ndarray:
+        """BGR at ``width`` x ``height`` (both even): each plane resized (bilinear), then converted once."""
+        import cv2
+
+        chroma_w, chroma_h = (self.width + 1) // 2, (self.height + 1) // 2
+        planes = [cv2.resize(self.luma(), (width, height), interpolation=cv2.INTER_LINEAR)]
+        planes += [cv2.resize(self._plane(index, chroma_h, chroma_w), (width // 2, height // 2),
+                              interpolation=cv2.INTER_LINEAR) for index in (1, 2)]
+        packed = np.concatenate([plane.ravel() for plane in planes]).reshape(height * 3 // 2, width)
+        return cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_I420)
 
     def to_bgr(self) -> np.ndarray:
         """BGR via OpenCV (BT.601, limited range, as FFmpeg and OpenCV decode); it releases the GIL."""
@@ -144,6 +172,13 @@ class Detections:
             np.asarray(class_id, np.int32).reshape(n),
             np.full(n, -1, np.int64),
         )
+
+    def scaled(self, x: float, y: float) -> Detections:
+        """The boxes with x coordinates multiplied by ``x`` and y by ``y`` (from a resized image to the frame)."""
+        if x == y == 1.0:
+            return self
+        factors = np.array([x, y, x, y], np.float32)
+        return Detections(self.xyxy * factors, self.confidence, self.class_id, self.track_id)
 
     def with_tracks(self, track_id: np.ndarray) -> Detections:
         return Detections(self.xyxy, self.confidence, self.class_id, np.asarray(track_id, np.int64))

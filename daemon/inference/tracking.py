@@ -8,7 +8,7 @@ import numpy as np
 from ultralytics.trackers.bot_sort import BOTSORT
 from ultralytics.trackers.byte_tracker import BYTETracker
 
-from daemon.core.types import Detections
+from daemon.core.types import Detections, Frame
 
 
 class _TrackerInput:
@@ -51,9 +51,11 @@ class CameraTracker:
             model="auto",
         )
         self._tracker = BOTSORT(settings) if kind == "botsort" else BYTETracker(settings)
+        self._needs_image = kind == "botsort"  # its camera-motion compensation; ByteTrack reads boxes only
 
-    def update(self, detections: Detections, image: np.ndarray) -> Detections:
-        rows = self._tracker.update(_TrackerInput(detections), image)
+    def update(self, detections: Detections, frame: Frame) -> Detections:
+        # the frame's full-size BGR image is made only for a tracker that reads it
+        rows = self._tracker.update(_TrackerInput(detections), frame.image if self._needs_image else None)
         if len(rows) == 0:
             return Detections()
         rows = np.asarray(rows, dtype=np.float64)

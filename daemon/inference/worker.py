@@ -148,7 +148,9 @@ class InferenceWorker:
         if not batch:
             return
         started = time.perf_counter()
-        detections = self.detector.detect([frame.image for frame in batch])
+        inputs = [frame.image_within(self.detector.input_size) for frame in batch]
+        detections = [found.scaled(x, y) for found, (_, x, y) in
+                      zip(self.detector.detect([image for image, _, _ in inputs]), inputs, strict=True)]
         elapsed = time.perf_counter() - started
         self.metrics.inference_seconds.observe(elapsed)
         self.batcher.observe_inference(elapsed)
@@ -161,7 +163,7 @@ class InferenceWorker:
             self._count_analysed(frame, analysis)
             if analysis.class_mask is not None:
                 found = found[analysis.class_mask[found.class_id]]
-            tracked_frames.append((frame, analysis, analysis.tracker.update(found, frame.image)))
+            tracked_frames.append((frame, analysis, analysis.tracker.update(found, frame)))
         if self.classifiers:  # before the lifecycle, so a `new` event already carries the attributes
             crops = self.classifiers.run([ClassificationInput(frame.image, tracked, analysis.lifecycle,
                                                               frame.captured_at)

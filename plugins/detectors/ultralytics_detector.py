@@ -76,6 +76,7 @@ class UltralyticsDetector:
         if unknown:
             raise PluginError(f"detector.labels: {', '.join(unknown)} not in the model's classes ({self._known()})")
         self.names = {index: config.labels.get(name, name) for index, name in self.model_names.items()}
+        self.input_size = config.imgsz  # its letterbox would shrink a larger image to this anyway
         self._warm_up()  # also builds ultralytics' predictor and its runtime session
         if config.threads and not self.device.startswith("cuda"):
             self._limit_cpu_threads(source, config.threads)

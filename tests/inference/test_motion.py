@@ -13,7 +13,7 @@ import pytest
 
 from daemon.config.models import CameraConfig, DetectorConfig, MotionConfig, TrackerConfig
 from daemon.core.events import Event, EventType
-from daemon.core.types import Detections, Frame, YuvImage
+from daemon.core.types import Detections, Frame
 from daemon.inference.batcher import FreshestFrameBatcher
 from daemon.inference.classify import CropClassifiers
 from daemon.inference.motion import MotionGate
@@ -23,29 +23,10 @@ from plugins.interfaces import Detector
 from plugins.registry import load_detector
 from tests.support import scenes
 from tests.support.assets import DETECTOR, require_asset
+from tests.support.frames import padded_i420
 
 GROUND = 262  # y of the walker's feet, pixels
-STRIDE_PADDING = 64  # bytes GStreamer-like planes carry beyond each row
 KEEPALIVE_S = 3.0
-
-
-def padded_i420(image: np.ndarray) -> YuvImage:
-    """``image`` as I420 planes with padded rows and gaps between the planes, as a decoder may lay them out."""
-    height, width = image.shape[:2]
-    packed = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).ravel()
-    chroma = (height // 2, width // 2)
-    planes = [packed[: width * height].reshape(height, width),
-              packed[width * height: width * height * 5 // 4].reshape(chroma),
-              packed[width * height * 5 // 4:].reshape(chroma)]
-    data, strides, offsets = b"", [], []
-    for plane in planes:
-        rows, cols = plane.shape
-        padded = np.zeros((rows, cols + STRIDE_PADDING), np.uint8)
-        padded[:, :cols] = plane
-        offsets.append(len(data))
-        strides.append(cols + STRIDE_PADDING)
-        data += padded.tobytes() + bytes(STRIDE_PADDING)  # a gap before the next plane
-    return YuvImage(data, width, height, (strides[0], strides[1], strides[2]), (offsets[0], offsets[1], offsets[2]))
 
 
 def street(seconds: float, walkers: list[scenes.Walker]) -> list[np.ndarray]:
@@ -91,6 +72,7 @@ class CountingDetector:
         self.names = detector.names
         self.model_names = detector.model_names
         self.device = detector.device
+        self.input_size = detector.input_size
         self.frames = 0
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:

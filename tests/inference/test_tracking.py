@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.detections import make_detections
 
+from daemon.core.types import Frame
 from daemon.inference.tracking import CameraTracker
 
 
@@ -19,7 +20,7 @@ def test_ids_are_stable_and_distinct(kind: str) -> None:
         boxes = np.array([[10 + 6 * step, 60, 50 + 6 * step, 160], [280 - 6 * step, 80, 310 - 6 * step, 170]],
                          np.float32)
         found = make_detections(boxes, [0.9, 0.8], [0, 0])
-        tracked = tracker.update(found, background)
+        tracked = tracker.update(found, Frame("cam", step, -1, step / 10, background))
         seen.append(tracked.track_id.tolist())
     steady = seen[2:]
     assert all(len(ids) == 2 for ids in steady), seen
@@ -32,6 +33,6 @@ def test_returned_boxes_are_the_detections_not_the_kalman_estimate() -> None:
     image = np.zeros((100, 100, 3), np.uint8)
     for step in range(5):
         box = np.array([[10 + 3 * step, 10, 30 + 3 * step, 60]], np.float32)
-        tracked = tracker.update(make_detections(box, [0.9], [2]), image)
+        tracked = tracker.update(make_detections(box, [0.9], [2]), Frame("cam", step, -1, step / 10, image))
     np.testing.assert_array_equal(tracked.xyxy, box)
     assert tracked.class_id.tolist() == [2]

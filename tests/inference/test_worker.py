@@ -29,6 +29,7 @@ class WalkerDetector:
     names = {0: "person", 1: "person"}  # detector.labels renamed both model classes
     model_names = {0: "Normal", 1: "Fall"}
     device = "cpu"
+    input_size = None  # it reads the step from the frame's first pixel: frames must come at full size
 
     def __init__(self) -> None:
         self.batches: list[int] = []
