@@ -138,6 +138,7 @@ class RedisPublisher:
 
     def start(self) -> None:
         if self.spool_config is not None:
+            self.metrics.spool_capacity.set(self.spool_config.max_bytes)
             try:
                 self.spool = Spool(self.spool_config.path, self.spool_config.max_bytes,
                                    self.spool_config.fsync, self.spool_config.fsync_interval_s, self._count_drop)

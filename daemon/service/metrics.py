@@ -104,6 +104,9 @@ class Metrics:
             "argusd_events_replayed", "Spooled events delivered to Redis (also counted as published)", registry=r)
         self.spool_bytes = Gauge("argusd_spool_bytes", "Size of the spool on disk", registry=r)
         self.spool_events = Gauge("argusd_spool_events", "Spooled events waiting for Redis", registry=r)
+        self.spool_capacity = Gauge(
+            "argusd_spool_capacity_bytes", "Spool size cap (spool.max_bytes); beyond it the oldest events are "
+            "dropped", registry=r)
         self.publish_seconds = Histogram(
             "argusd_publish_seconds", "Redis round trip of one pipelined XADD batch", buckets=LATENCY_BUCKETS,
             registry=r)
