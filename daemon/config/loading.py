@@ -37,10 +37,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 ENV_OVERRIDES = {"ARGUSD_REDIS_URL": ("redis", "url")}
 
 
-def _format_errors(source: str, error: ValidationError) -> str:
+def _format_errors(source: str, error: ValidationError, overridden: Mapping[tuple[str, ...], str]) -> str:
+    """One line per error, naming the field, or the environment variable that set it."""
     lines = [f"{source}: {error.error_count()} error(s) in configuration"]
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        location = overridden.get(tuple(str(part) for part in item["loc"])) or (
+            ".".join(str(part) for part in item["loc"]) or "(top level)")
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -53,15 +55,17 @@ def parse_config(data: object, source: str = "<config>", environ: Mapping[str, s
     environ = os.environ if environ is None else environ
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with at least 'cameras' and 'detector'")
+    overridden: dict[tuple[str, ...], str] = {}
     for variable, (section, key) in ENV_OVERRIDES.items():
         if environ.get(variable):
             section_data = data.setdefault(section, {})
             if isinstance(section_data, dict):
                 section_data[key] = environ[variable]
+                overridden[(section, key)] = variable
     try:
         return Config.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_format_errors(source, error)) from None
+        raise ConfigError(_format_errors(source, error, overridden)) from None
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -78,3 +82,14 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
     return parse_config(data, str(path), environ)
+
+
+def json_logs_requested(path: str | Path) -> bool:
+    """Whether the file asks for JSON logs (`log: {json: true}`), read leniently: a config that fails
+    validation still has its errors logged in the format the log pipeline expects."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    section = data.get("log") if isinstance(data, dict) else None
+    return isinstance(section, dict) and section.get("json") is True

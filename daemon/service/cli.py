@@ -9,7 +9,7 @@ import sys
 
 from daemon import __version__
 from daemon.client import events_cli
-from daemon.config.loading import load_config
+from daemon.config.loading import json_logs_requested, load_config
 from daemon.config.models import EXIT_CONFIG, ConfigError
 from daemon.core.memory import limit_arenas
 from daemon.core.redact import redact_url
@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as error:
-        setup_logging()
+        setup_logging(json_lines=json_logs_requested(args.config))
         log.error("%s", error)
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.json_lines)

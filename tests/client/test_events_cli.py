@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
+import pytest
 import redis
 from tests.support.assets import REPO, argusd_command
 from tests.support.events import synthetic_events
@@ -76,3 +78,20 @@ def test_unreachable_redis_is_one_clear_line(tmp_path) -> None:
     out, err = process.communicate(timeout=30)
     assert process.returncode == 69
     assert "unreachable" in err and "secret" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("args", "environment", "status", "line"), [
+    (("--url", "http://127.0.0.1:6379"), {}, 2,
+     "argusd events: --url: must start with redis://, rediss:// or unix://"),
+    (("--stream", "argusd:{camera}:events"), {}, 2,
+     "argusd events: stream argusd:{camera}:events is per camera: name the camera(s) with --camera"),
+    (("--stream", "argusd:{cam}"), {}, 2,
+     "argusd events: --stream argusd:{cam}: the only placeholder allowed is {camera}"),
+    ((), {"ARGUSD_REDIS_URL": "http://127.0.0.1:6379"}, 78,
+     "ARGUSD_REDIS_URL: must start with redis://, rediss:// or unix://"),
+])
+def test_a_bad_option_or_variable_is_one_line_naming_it(args: tuple[str, ...], environment: dict[str, str],
+                                                        status: int, line: str) -> None:
+    result = subprocess.run(argusd_command("events", "tail", *args), cwd=REPO, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, **environment})
+    assert (result.returncode, result.stderr.strip()) == (status, line), result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import textwrap
 from pathlib import Path
@@ -79,6 +80,16 @@ def test_environment_overrides_the_redis_url(tmp_path: Path) -> None:
     config = load_config(path, environ={"ARGUSD_REDIS_URL": "redis://:pw@127.0.0.1:6390/2"})
     assert config.redis.url == "redis://:pw@127.0.0.1:6390/2"
     assert load_config(path, environ={}).redis.url == "redis://127.0.0.1:6379/0"
+
+
+def test_a_bad_redis_url_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    path = tmp_path / "argusd.yaml"
+    path.write_text(VALID)
+    result = subprocess.run(argusd_command("check-config", str(path)), capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "ARGUSD_REDIS_URL": "http://127.0.0.1:6379"})
+    assert result.returncode == 78
+    assert result.stderr.strip().splitlines()[1:] == [
+        "  ARGUSD_REDIS_URL: must start with redis://, rediss:// or unix://"], result.stderr
 
 
 def test_version() -> None:
