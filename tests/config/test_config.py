@@ -39,20 +39,20 @@ def test_valid_config_passes(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         (VALID + "detectr: {}\n", "detectr: unknown key"),
-        (VALID.replace("rtsp://", "ftp://"), "cameras.0.url: scheme must be one of"),
-        (VALID.replace("fps: 5", "fps: -2"), "cameras.0.fps: Input should be greater than 0"),
-        (VALID.replace("fps: 5", "fps: fast"), "cameras.0.fps: Input should be a valid number"),
+        (VALID.replace("rtsp://", "ftp://"), "cameras[door].url: scheme must be one of"),
+        (VALID.replace("fps: 5", "fps: -2"), "cameras[door].fps: Input should be greater than 0"),
+        (VALID.replace("fps: 5", "fps: fast"), "cameras[door].fps: Input should be a valid number"),
         (VALID.replace("  model: /var/lib/argusd/models/detector.pt", "  device: cpu"), "detector.model: Field required"),
         (VALID.replace("detector:", "  - id: door\n    url: test://\ndetector:"), "duplicate camera id 'door'"),
         (VALID + "http:\n  listen: localhost\n", "http.listen: must be host:port"),
         (VALID + "redis:\n  url: http://127.0.0.1\n", "redis.url: must start with redis://"),
-        (VALID.replace("id: door", "id: 'front door'"), "cameras.0.id: must be 1-64 characters"),
+        (VALID.replace("id: door", "id: 'front door'"), "cameras[front door].id: must be 1-64 characters"),
         (VALID + "detector:\n  imgsz: 100\n", "at line 8, column 1: duplicate key 'detector'"),
         (VALID.replace("device: cpu", "x") + "  imgsz: 100\n", "detector.imgsz: Input should be a multiple of 32"),
-        (VALID.replace("fps: 5", "realtime: false"), "cameras.0: realtime: false is for file:// sources only"),
+        (VALID.replace("fps: 5", "realtime: false"), "cameras[door]: realtime: false is for file:// sources only"),
         (VALID.replace("rtsp://user:secret@127.0.0.1:8554/door\n    fps: 5",
                        "file:///srv/clip.mp4\n    realtime: false\n    loop: true"),
-         "cameras.0: realtime: false and loop: true do not go together"),
+         "cameras[door]: realtime: false and loop: true do not go together"),
         ("cameras: [\n", "not valid YAML at line"),
         ("- just\n- a list\n", "the top level must be a mapping"),
         (VALID.replace("cameras:\n  - id: door\n    url: rtsp://user:secret@127.0.0.1:8554/door\n    fps: 5\n", "cameras: []\n"),
@@ -64,6 +64,41 @@ def test_bad_config_is_rejected_with_the_field_named(tmp_path: Path, text: str, 
     assert result.returncode == 78
     assert expected in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+ZONE = "    zones:\n      - name: {name}\n        polygon: {polygon}\n"
+LINE = "    lines:\n      - name: gate\n        points: {points}\n"
+SECOND_DOOR = "  - id: door\n    url: test://\ndetector:"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (VALID.replace("detector:", ZONE.format(name="dock", polygon="[[0, 0], [1, 1], [1, 0], [0, 1]]") + "detector:"),
+     ["cameras[door].zones[dock].polygon: edges 0-1 and 2-3 cross: list the corners in order around the zone"]),
+    (VALID.replace("detector:", ZONE.format(name="dock", polygon="[[0, 0], [0.5, 0.5], [1, 1]]") + "detector:"),
+     ["cameras[door].zones[dock].polygon: encloses no area (less than 1e-06 of the frame)"]),
+    (VALID.replace("detector:", ZONE.format(name="'  '", polygon="[[0, 0], [1, 0], [1, 1]]") + "detector:"),
+     ["cameras[door].zones[0].name: must not be empty or only whitespace"]),
+    (VALID.replace("detector:", LINE.format(points="[[0.5, 0.5], [0.5, 0.5000001]]") + "detector:"),
+     ["cameras[door].lines[gate].points: the two points must be at least 0.001 apart (normalised)"]),
+    (VALID.replace("fps: 5", "fsp: 5"), ["cameras[door].fsp: unknown key; did you mean 'fps'?"]),
+    (VALID + "log:\n  jsn: true\n", ["log.jsn: unknown key; did you mean 'json'?"]),
+    (VALID + "captions:\n  captioners:\n    mine: {plugn: template}\n",
+     ["captions.captioners.mine.plugn: unknown key; did you mean 'plugin'?"]),
+    (VALID + "snapshots:\n  enabled: true\n  colour: red\n", ["snapshots.colour: unknown key"]),
+    # a duplicate id is reported alongside another field's error
+    (VALID.replace("fps: 5", "fps: -2").replace("detector:", SECOND_DOOR),
+     ["cameras[door].fps: Input should be greater than 0", "cameras: duplicate camera id 'door'"]),
+    # every cross-field problem of a camera, one line each
+    (VALID.replace("fps: 5", "fps: 2\n    watchdog_s: 0.1\n    backoff_max_s: 0.1\n    realtime: false"),
+     ["cameras[door]: watchdog_s (0.1) must exceed the frame interval 1/fps (0.5 s)",
+      "cameras[door]: backoff_max_s must be at least backoff_initial_s",
+      "cameras[door]: realtime: false is for file:// sources only; a live camera cannot wait"]),
+])
+def test_each_error_is_its_own_line_naming_the_camera_by_id(tmp_path: Path, text: str, expected: list[str]) -> None:
+    result = check(tmp_path, text)
+    header, *lines = result.stderr.strip().splitlines()
+    assert result.returncode == 78 and header.endswith(f"{len(expected)} error(s) in configuration"), result.stderr
+    assert [line.strip() for line in lines] == expected
 
 
 def test_missing_file_is_one_clear_line(tmp_path: Path) -> None:

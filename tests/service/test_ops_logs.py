@@ -110,7 +110,7 @@ def test_start_up_config_errors_are_json_when_the_config_asks_for_json(tmp_path:
     (line,) = output.strip().splitlines()
     entry = json.loads(line)
     assert returncode == 78 and entry["level"] == "error"
-    assert "cameras.0.url: scheme must be one of" in entry["msg"] and "cameras.0.fps:" in entry["msg"]
+    assert "cameras[door].url: scheme must be one of" in entry["msg"] and "cameras[door].fps:" in entry["msg"]
 
 
 def test_under_journald_every_line_of_an_error_block_carries_its_priority(tmp_path: Path) -> None:
