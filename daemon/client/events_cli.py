@@ -38,7 +38,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="stream key, repeatable (default: the config's stream, or argusd:events)")
     common.add_argument("--camera", action="append", help="with a per-camera {camera} stream: which camera(s)")
     common.add_argument("--json", action="store_true", help="print each event as one JSON line")
-    common.add_argument("--count", type=int, default=None, help="exit after this many events")
+    common.add_argument("--count", type=int, default=None,
+                        help="exit after this many events (0: print none and exit at once)")
     common.add_argument("--max-seconds", type=float, default=None, help="exit after this many seconds")
 
     tail = actions.add_parser("tail", parents=[common], help="follow the stream (no consumer group, no acks)")
@@ -64,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    client = redis_client(config.model_copy(update={"command_timeout_s": 10.0}))
     limits = _Limits(args.count, args.max_seconds)
+    if limits.reached(False):  # --count 0: every event wanted has been printed
+        return 0
+    client = redis_client(config.model_copy(update={"command_timeout_s": 10.0}))
     try:
         if args.events_command == "tail":
             for event in _tail(client, streams, args.from_start):
@@ -160,6 +163,10 @@ def _pretty(event: StreamEvent) -> str:
     if "label" in data:
         confidence = f" conf {data['best_confidence']:.2f}" if "best_confidence" in data else ""
         parts.append(f"{data['label']} #{data.get('track_id', '?')}{confidence}")
+    if "rule" in data:  # a rule event: which zone or line, and for a line which way
+        direction = data.get("direction")
+        named = f" ({data['direction_name']})" if data.get("direction_name") else ""
+        parts.append(f"{data['rule']} {direction}{named}" if direction else data["rule"])
     if "text" in data:  # a caption event
         parts.append(json.dumps(data["text"]))
     if "duration_s" in data and event.type == "end":

@@ -9,14 +9,14 @@ import time
 
 import pytest
 import redis
-from tests.support.assets import REPO, argusd_command
-from tests.support.events import synthetic_events
-from tests.support.polling import wait_for
-from tests.support.redis import RedisServer
 
 from daemon.config.models import RedisConfig, SpoolConfig
-from daemon.service.metrics import Metrics
 from daemon.outputs.publisher import RedisPublisher
+from daemon.service.metrics import Metrics
+from tests.support.assets import REPO, argusd_command
+from tests.support.events import event, synthetic_events
+from tests.support.polling import wait_for
+from tests.support.redis import RedisServer
 
 STREAM = "argusd:test:events"
 
@@ -95,3 +95,22 @@ def test_a_bad_option_or_variable_is_one_line_naming_it(args: tuple[str, ...], e
     result = subprocess.run(argusd_command("events", "tail", *args), cwd=REPO, capture_output=True, text=True,
                             timeout=60, env={**os.environ, **environment})
     assert (result.returncode, result.stderr.strip()) == (status, line), result.stderr
+
+
+def test_tail_shows_which_rule_and_which_way(redis_server: RedisServer, tmp_path) -> None:
+    crossing = event("line_cross", step=1, rule="gate", direction="a_to_b", direction_name="in")
+    entering = event("zone_enter", step=2, rule="dock")
+    publish(redis_server.url, tmp_path, [crossing, entering])
+    out, err = events_cli("tail", "--url", redis_server.url, "--stream", STREAM, "--from-start",
+                          "--count", "2").communicate(timeout=30)
+    crossed, entered = out.splitlines()
+    assert "line_cross" in crossed and "person #1" in crossed and "gate a_to_b (in)" in crossed, out + err
+    assert "zone_enter" in entered and "  dock  " in entered, out + err
+
+
+def test_count_0_prints_no_event(redis_server: RedisServer, tmp_path) -> None:
+    publish(redis_server.url, tmp_path, synthetic_events(2))
+    tail = subprocess.run(argusd_command("events", "tail", "--url", redis_server.url, "--stream", STREAM,
+                                         "--from-start", "--count", "0"), cwd=REPO, capture_output=True, text=True,
+                          timeout=30)
+    assert (tail.returncode, tail.stdout) == (0, ""), tail.stderr
