@@ -28,8 +28,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="exit once every camera has finished (file sources without loop)")
     run.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds")
 
-    check = commands.add_parser("check-config", help="validate a configuration file and exit")
+    check = commands.add_parser(
+        "check-config", help="check a configuration file as start-up would (the file, plugins, models) and exit")
     check.add_argument("config", help="YAML configuration file")
+    check.add_argument("--offline", action="store_true",
+                       help="check the file and that its plugins are installed, without looking for or loading "
+                            "model files (for CI, where the models are not present)")
 
     commands.add_parser("config-reference", help="print the configuration reference (markdown)")
 
@@ -43,13 +47,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_config(path: str) -> int:
+def _check_config(path: str, offline: bool) -> int:
     try:
         config = load_config(path)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    print(f"{path}: OK ({len(config.cameras)} camera(s), detector {redact_url(config.detector.model)})")
+    from daemon.service.logs import setup_logging
+    from daemon.service.preflight import startup_problems
+
+    setup_logging("warning")  # plugins log while loading; only what goes wrong matters here
+    problems = startup_problems(config, offline)
+    if problems:
+        print("\n".join([f"{path}: {len(problems)} error(s) at start-up", *(f"  {p}" for p in problems)]),
+              file=sys.stderr)
+        return EXIT_CONFIG
+    checked = "plugins installed, models not loaded (--offline)" if offline else "models loaded"
+    print(f"{path}: OK ({len(config.cameras)} camera(s), detector {redact_url(config.detector.model)}; {checked})")
     return 0
 
 
@@ -109,7 +123,7 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
-        return _check_config(args.config)
+        return _check_config(args.config, args.offline)
     if args.command == "export":
         return _export(args)
     if args.command == "config-reference":

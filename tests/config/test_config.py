@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.assets import argusd_command
+from tests.support.assets import DETECTOR, argusd_command, require_asset
 from daemon.config.loading import load_config
 from daemon.config.models import ConfigError
 
@@ -23,10 +23,13 @@ detector:
 """
 
 
-def check(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+def check(tmp_path: Path, text: str, offline: bool = True) -> subprocess.CompletedProcess:
+    """`argusd check-config` on ``text``, by default --offline: most tests are about the file alone, and
+    its model does not exist."""
     path = tmp_path / "argusd.yaml"
     path.write_text(textwrap.dedent(text))
-    return subprocess.run(argusd_command("check-config", str(path)), capture_output=True, text=True, timeout=60)
+    return subprocess.run(argusd_command("check-config", str(path), *(["--offline"] if offline else [])),
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_valid_config_passes(tmp_path: Path) -> None:
@@ -99,6 +102,43 @@ def test_each_error_is_its_own_line_naming_the_camera_by_id(tmp_path: Path, text
     header, *lines = result.stderr.strip().splitlines()
     assert result.returncode == 78 and header.endswith(f"{len(expected)} error(s) in configuration"), result.stderr
     assert [line.strip() for line in lines] == expected
+
+
+def _with_model(text: str, model: Path | str) -> str:
+    return text.replace("/var/lib/argusd/models/detector.pt", str(model))
+
+
+def test_check_config_loads_the_model_and_checks_what_start_up_would_refuse(tmp_path: Path) -> None:
+    text = _with_model(VALID, require_asset(DETECTOR)).replace("fps: 5", "fps: 5\n    classes: [car]\n"
+                                                                "    captions: {captioner: vlm}")
+    text += "captions:\n  captioners:\n    vlm: {plugin: transformers, model: /nonexistent}\n"
+    result = check(tmp_path, text, offline=False)
+    header, *lines = result.stderr.strip().splitlines()
+    assert result.returncode == 78 and header.endswith("2 error(s) at start-up"), result.stderr
+    assert lines[0] == "  cameras[door].classes: car not among the detector's classes (Normal, Fall)"
+    assert lines[1].startswith("  captions.captioners.vlm: captioner plugin transformers: model must be a local")
+
+
+def test_check_config_passes_a_config_that_starts(tmp_path: Path) -> None:
+    result = check(tmp_path, _with_model(VALID, require_asset(DETECTOR)), offline=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("; models loaded)")
+
+
+def test_a_missing_model_fails_the_check_and_passes_offline(tmp_path: Path) -> None:
+    missing = check(tmp_path, VALID, offline=False)
+    assert missing.returncode == 78
+    assert missing.stderr.strip().splitlines()[1].startswith(
+        "  detector: model file not found: /var/lib/argusd/models/detector.pt"), missing.stderr
+    offline = check(tmp_path, VALID)
+    assert offline.returncode == 0 and "models not loaded (--offline)" in offline.stdout, offline.stderr
+
+
+def test_offline_still_checks_that_the_plugins_are_installed(tmp_path: Path) -> None:
+    result = check(tmp_path, VALID + "classifiers:\n  - {name: colour, plugin: hue}\n")
+    assert result.returncode == 78
+    assert result.stderr.strip().splitlines()[1:] == [
+        "  classifiers[colour]: no plugin 'hue' in argusd.classifiers (available: colour, ultralytics)"]
 
 
 def test_missing_file_is_one_clear_line(tmp_path: Path) -> None:
