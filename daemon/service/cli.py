@@ -8,7 +8,7 @@ import signal
 import sys
 
 from daemon import __version__
-from daemon.client import events_cli
+from daemon.client import events_cli, status_cli
 from daemon.config.loading import json_logs_requested, load_config
 from daemon.config.models import EXIT_CONFIG, ConfigError
 from daemon.core.memory import limit_arenas
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--imgsz", type=int, default=640, help="largest input side (default 640)")
     export.add_argument("--half", action="store_true", help="FP16 weights")
     events_cli.add_parser(commands)
+    status_cli.add_parser(commands)
     return parser
 
 
@@ -133,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "events":
         return events_cli.run(args)
+    if args.command == "status":
+        return status_cli.run(args)
     return _run(args)
 
 
