@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from daemon.config.models import Config, ConfigError, duplicate_camera_id, duplicates
+from daemon.config.models import Config, ConfigError, duplicate_camera_id, duplicates, nested_model
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -94,20 +93,8 @@ def _section_model(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
             continue
         field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
         annotation = field.annotation if field is not None else None
-        model = _model_in(annotation)
+        model = nested_model(annotation)
     return model
-
-
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    """The model class inside an annotation such as ``list[CameraConfig]`` or ``CameraCaptionsConfig | None``."""
-    if isinstance(annotation, type) and not isinstance(annotation, types.GenericAlias) \
-            and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in typing.get_args(annotation):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
 
 
 def _keys_of(model: type[BaseModel] | None) -> list[str]:

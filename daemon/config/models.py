@@ -6,6 +6,7 @@ import itertools
 import math
 import os
 import re
+import typing
 from collections.abc import Iterable
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -88,6 +89,13 @@ def first_self_intersection(polygon: list[Point]) -> tuple[int, int] | None:
         if j - i > 1 and not (i == 0 and j == len(edges) - 1) and _segments_cross(*edges[i], *edges[j]):
             return i, j
     return None
+
+
+def nested_model(annotation: object) -> type[BaseModel] | None:
+    """The model class an annotation holds, such as ``list[CameraConfig]`` or ``CameraCaptionsConfig | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(nested_model, typing.get_args(annotation))), None)
 
 
 def duplicates(values: Iterable[object]) -> list[str]:

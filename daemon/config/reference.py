@@ -10,7 +10,7 @@ import typing
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from daemon.config.models import Config, Point
+from daemon.config.models import Config, Point, nested_model
 
 # Types with a name that says more than their structure.
 NAMED_TYPES = {Point: "[x, y]"}
@@ -20,17 +20,6 @@ HEADER = """# Configuration reference
 Generated from `daemon/config/models.py` by `argusd config-reference`; do not edit by hand.
 Unknown keys are errors. `argusd check-config FILE` validates a file without starting anything.
 """
-
-
-def _nested_model(annotation: object) -> type[BaseModel] | None:
-    candidates = typing.get_args(annotation) or (annotation,)
-    for candidate in candidates:
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-        inner = _nested_model(candidate) if typing.get_args(candidate) else None
-        if inner is not None:
-            return inner
-    return None
 
 
 def _choices(values: typing.Iterable[object]) -> str:
@@ -86,7 +75,7 @@ def _rows(model: type[BaseModel], prefix: str, sections: list[tuple[str, type[Ba
     rows = []
     for name, field in model.model_fields.items():
         key = field.alias or name
-        nested = _nested_model(field.annotation)
+        nested = nested_model(field.annotation)
         if nested is not None:
             origin = typing.get_origin(field.annotation)
             suffix = "[]" if origin is list else ".<name>" if origin is dict else ""
