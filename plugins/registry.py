@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from daemon.config.models import CaptionerConfig, ClassifierConfig, DetectorConfig
 from plugins.interfaces import Captioner, Classifier, Detector, PluginError
@@ -12,12 +12,21 @@ CLASSIFIER_GROUP = "argusd.classifiers"
 CAPTIONER_GROUP = "argusd.captioners"
 
 
-def _load_entry_point(group: str, name: str) -> type:
+def _entry_point(group: str, name: str) -> EntryPoint:
     found = {ep.name: ep for ep in entry_points(group=group)}
     if name not in found:
         available = ", ".join(sorted(found)) or "none installed"
         raise PluginError(f"no plugin {name!r} in {group} (available: {available})")
-    return found[name].load()
+    return found[name]
+
+
+def _load_entry_point(group: str, name: str) -> type:
+    return _entry_point(group, name).load()
+
+
+def check_installed(group: str, name: str) -> None:
+    """PluginError when no plugin ``name`` is installed in ``group``; imports and loads nothing."""
+    _entry_point(group, name)
 
 
 def _load_plugin(group: str, config: DetectorConfig | ClassifierConfig | CaptionerConfig, interface: type) -> object:

@@ -10,6 +10,7 @@ import time
 from typing import cast
 
 import redis
+from pydantic import ValidationError
 from redis.typing import KeyT, StreamIdT
 
 from daemon.client.consumer import EventConsumer, StreamEvent, XReadReply, parse_entry
@@ -19,6 +20,11 @@ from daemon.core.redact import redact_url
 from daemon.outputs.publisher import redis_client
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
+EXIT_USAGE = 2  # what argparse exits with for a bad option
+
+
+class UsageError(Exception):
+    """A mistake on the command line: one line, exit 2."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -32,7 +38,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="stream key, repeatable (default: the config's stream, or argusd:events)")
     common.add_argument("--camera", action="append", help="with a per-camera {camera} stream: which camera(s)")
     common.add_argument("--json", action="store_true", help="print each event as one JSON line")
-    common.add_argument("--count", type=int, default=None, help="exit after this many events")
+    common.add_argument("--count", type=int, default=None,
+                        help="exit after this many events (0: print none and exit at once)")
     common.add_argument("--max-seconds", type=float, default=None, help="exit after this many seconds")
 
     tail = actions.add_parser("tail", parents=[common], help="follow the stream (no consumer group, no acks)")
@@ -52,11 +59,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config, streams = _target(args)
+    except UsageError as error:
+        print(f"argusd events: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    client = redis_client(config.model_copy(update={"command_timeout_s": 10.0}))
     limits = _Limits(args.count, args.max_seconds)
+    if limits.reached(False):  # --count 0: every event wanted has been printed
+        return 0
+    client = redis_client(config.model_copy(update={"command_timeout_s": 10.0}))
     try:
         if args.events_command == "tail":
             for event in _tail(client, streams, args.from_start):
@@ -100,16 +112,31 @@ def _print(event: StreamEvent, as_json: bool) -> None:
 
 
 def _target(args: argparse.Namespace) -> tuple[RedisConfig, list[str]]:
+    """The Redis settings and stream keys to read. ConfigError for a bad config file or ARGUSD_REDIS_URL,
+    UsageError for a bad option."""
     config = load_config(args.config).redis if args.config else RedisConfig()
-    url = args.url or (None if args.config else os.environ.get("ARGUSD_REDIS_URL"))
-    if url:
-        config = RedisConfig.model_validate({**config.model_dump(), "url": url})
-    streams = args.stream or [config.stream]
-    if any("{camera}" in stream for stream in streams):
-        if not args.camera:
-            raise ConfigError(f"stream {config.stream} is per camera: name the camera(s) with --camera")
-        streams = [s.format(camera=c) for s in streams for c in args.camera]
-    return config, streams
+    if args.url:
+        config = _with_setting(config, "url", args.url, UsageError, "--url")
+    elif not args.config and os.environ.get("ARGUSD_REDIS_URL"):  # with --config, load_config applied it
+        config = _with_setting(config, "url", os.environ["ARGUSD_REDIS_URL"], ConfigError, "ARGUSD_REDIS_URL")
+    streams = [_with_setting(config, "stream", stream, UsageError, f"--stream {stream}").stream
+               for stream in args.stream or [config.stream]]
+    per_camera = [stream for stream in streams if "{camera}" in stream]
+    if per_camera and not args.camera:
+        raise UsageError(f"stream {per_camera[0]} is per camera: name the camera(s) with --camera")
+    shared = [stream for stream in streams if "{camera}" not in stream]
+    return config, shared + [stream.format(camera=camera) for stream in per_camera for camera in args.camera or []]
+
+
+def _with_setting(config: RedisConfig, field: str, value: str, error_type: type[Exception],
+                  source: str) -> RedisConfig:
+    """``config`` with ``field`` set to ``value``, validated; an invalid value raises ``error_type``
+    naming ``source`` (the option or variable it came from) and why, in one line."""
+    try:
+        return RedisConfig.model_validate({**config.model_dump(), field: value})
+    except ValidationError as error:
+        reason = error.errors()[0]["msg"].removeprefix("Value error, ")
+        raise error_type(f"{source}: {reason}") from None
 
 
 def _tail(client: redis.Redis, streams: list[str], from_start: bool):
@@ -136,6 +163,10 @@ def _pretty(event: StreamEvent) -> str:
     if "label" in data:
         confidence = f" conf {data['best_confidence']:.2f}" if "best_confidence" in data else ""
         parts.append(f"{data['label']} #{data.get('track_id', '?')}{confidence}")
+    if "rule" in data:  # a rule event: which zone or line, and for a line which way
+        direction = data.get("direction")
+        named = f" ({data['direction_name']})" if data.get("direction_name") else ""
+        parts.append(f"{data['rule']} {direction}{named}" if direction else data["rule"])
     if "text" in data:  # a caption event
         parts.append(json.dumps(data["text"]))
     if "duration_s" in data and event.type == "end":

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import re
+import typing
+from collections.abc import Iterable
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -35,6 +39,73 @@ def _valid_device(value: str) -> str:
 # Where a model runs; every model-based plugin resolves it the same way (daemon/inference/devices.py).
 Device = Annotated[str, AfterValidator(_valid_device)]
 Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
+# Smallest rule geometry, in normalised units: a line of 1/1000 of the frame is about a pixel at 1000
+# pixels, a zone of (1/1000)^2 about one pixel. Anything smaller is a typo, and could never be crossed
+# or entered reliably.
+MIN_LINE_LENGTH = 1e-3
+MIN_ZONE_AREA = 1e-6
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+RuleName = Annotated[str, AfterValidator(_not_blank)]
+
+
+def polygon_area(polygon: list[Point]) -> float:
+    """Area enclosed by the polygon (shoelace formula), normalised units."""
+    corners = list(polygon)
+    return abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(corners, corners[1:] + corners[:1],
+                                                                      strict=True))) / 2
+
+
+def _orientation(a: Point, b: Point, c: Point) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _segments_cross(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
+    """True when the segments p1-p2 and q1-q2 share a point (crossing, touching or overlapping)."""
+    d1, d2 = _orientation(q1, q2, p1), _orientation(q1, q2, p2)
+    d3, d4 = _orientation(p1, p2, q1), _orientation(p1, p2, q2)
+    if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
+        return True
+
+    def on_segment(a: Point, b: Point, point: Point) -> bool:
+        return (min(a[0], b[0]) <= point[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= point[1] <= max(a[1], b[1]))
+
+    return any(d == 0 and on_segment(a, b, point) for d, a, b, point in (
+        (d1, q1, q2, p1), (d2, q1, q2, p2), (d3, p1, p2, q1), (d4, p1, p2, q2)))
+
+
+def first_self_intersection(polygon: list[Point]) -> tuple[int, int] | None:
+    """The first pair of non-adjacent edges (by index, edge i runs from corner i to i+1) that meet."""
+    corners = list(polygon)
+    edges = list(zip(corners, corners[1:] + corners[:1], strict=True))
+    for i, j in itertools.combinations(range(len(edges)), 2):
+        # adjacent edges share a corner: i and i+1, and the last with the first
+        if j - i > 1 and not (i == 0 and j == len(edges) - 1) and _segments_cross(*edges[i], *edges[j]):
+            return i, j
+    return None
+
+
+def nested_model(annotation: object) -> type[BaseModel] | None:
+    """The model class an annotation holds, such as ``list[CameraConfig]`` or ``CameraCaptionsConfig | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(nested_model, typing.get_args(annotation))), None)
+
+
+def duplicates(values: Iterable[object]) -> list[str]:
+    """The string values that occur more than once, sorted."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for value in values:
+        if isinstance(value, str):
+            (repeated if value in seen else seen).add(value)
+    return sorted(repeated)
 
 
 def check_authority(value: str) -> None:
@@ -80,29 +151,46 @@ class RuleFilter(StrictModel):
 
 
 class ZoneConfig(RuleFilter):
-    name: str = Field(min_length=1, description="Zone name, carried by its events.")
-    polygon: list[Point] = Field(min_length=3, description="Corners [[x, y], ...], normalised 0..1.")
+    name: RuleName = Field(min_length=1, description="Zone name, carried by its events.")
+    polygon: list[Point] = Field(
+        min_length=3, description="Corners [[x, y], ...], normalised 0..1, in order around the zone: edges "
+        "must not cross, and the zone must enclose an area.")
     loiter_s: Annotated[float, Field(gt=0)] | None = Field(
         None, description="Emit `loiter` once an object has stayed this many seconds inside."
     )
 
+    @field_validator("polygon")
+    @classmethod
+    def _simple_polygon(cls, value: list[Point]) -> list[Point]:
+        repeated = next((i for i in range(len(value)) if value[i] == value[(i + 1) % len(value)]), None)
+        if repeated is not None:
+            raise ValueError(f"corners {repeated} and {(repeated + 1) % len(value)} are the same point")
+        crossing = first_self_intersection(value)
+        if crossing is not None:
+            i, j = crossing
+            raise ValueError(f"edges {i}-{i + 1} and {j}-{(j + 1) % len(value)} cross: list the corners in "
+                             "order around the zone")
+        if polygon_area(value) < MIN_ZONE_AREA:
+            raise ValueError(f"encloses no area (less than {MIN_ZONE_AREA:g} of the frame)")
+        return value
+
 
 class LineConfig(RuleFilter):
-    name: str = Field(min_length=1, description="Line name, carried by its events.")
+    name: RuleName = Field(min_length=1, description="Line name, carried by its events.")
     points: tuple[Point, Point] = Field(
-        description="[[x1, y1], [x2, y2]], normalised. Side A is where (p2-p1)x(p-p1) > 0 in image "
-        "coordinates: left of a line drawn top to bottom, below a line drawn left to right."
+        description="[[x1, y1], [x2, y2]], normalised, at least 0.001 apart. Side A is where (p2-p1)x(p-p1) > 0 "
+        "in image coordinates: left of a line drawn top to bottom, below a line drawn left to right."
     )
     a_to_b: str | None = Field(None, description="Name for crossings from side A to side B, e.g. `in`.")
     b_to_a: str | None = Field(None, description="Name for crossings from side B to side A, e.g. `out`.")
 
     @field_validator("points")
     @classmethod
-    def _distinct(cls, value: tuple[Point, Point]) -> tuple[Point, Point]:
-        if value[0] == value[1]:
-            raise ValueError("the two points must differ")
+    def _long_enough(cls, value: tuple[Point, Point]) -> tuple[Point, Point]:
+        (x1, y1), (x2, y2) = value
+        if math.hypot(x2 - x1, y2 - y1) < MIN_LINE_LENGTH:
+            raise ValueError(f"the two points must be at least {MIN_LINE_LENGTH:g} apart (normalised)")
         return value
-
 
 
 class CameraCaptionsConfig(StrictModel):
@@ -195,15 +283,6 @@ class CameraConfig(StrictModel):
     )
     motion: MotionConfig = Field(MotionConfig(), description="Motion gating: skip detection while the scene is still.")
 
-    @model_validator(mode="after")
-    def _unique_rule_names(self) -> CameraConfig:
-        rules: list[ZoneConfig | LineConfig] = [*self.zones, *self.lines]
-        names = [rule.name for rule in rules]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"zone/line names must be unique per camera: {', '.join(duplicates)}")
-        return self
-
     @field_validator("id")
     @classmethod
     def _valid_id(cls, value: str) -> str:
@@ -226,16 +305,23 @@ class CameraConfig(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent_timing(self) -> CameraConfig:
+    def _consistent(self) -> CameraConfig:
+        """Every problem between fields at once, one per line (loading.py shows each as its own error)."""
+        problems = []
         if self.watchdog_s <= 1.0 / self.fps:
-            raise ValueError(f"watchdog_s ({self.watchdog_s:g}) must exceed the frame interval 1/fps "
-                             f"({1.0 / self.fps:g} s)")
+            problems.append(f"watchdog_s ({self.watchdog_s:g}) must exceed the frame interval 1/fps "
+                            f"({1.0 / self.fps:g} s)")
         if self.backoff_max_s < self.backoff_initial_s:
-            raise ValueError("backoff_max_s must be at least backoff_initial_s")
+            problems.append("backoff_max_s must be at least backoff_initial_s")
         if not self.realtime and urlsplit(self.url).scheme.lower() != "file":
-            raise ValueError("realtime: false is for file:// sources only; a live camera cannot wait")
+            problems.append("realtime: false is for file:// sources only; a live camera cannot wait")
         if not self.realtime and self.loop:
-            raise ValueError("realtime: false and loop: true do not go together (the timeline would restart)")
+            problems.append("realtime: false and loop: true do not go together (the timeline would restart)")
+        repeated = duplicates([*(zone.name for zone in self.zones), *(line.name for line in self.lines)])
+        if repeated:
+            problems.append(f"zone/line names must be unique per camera: {', '.join(repeated)}")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -568,19 +654,18 @@ class Config(StrictModel):
     log: LogConfig = Field(LogConfig(), description="Logging.")
 
     @model_validator(mode="after")
-    def _unique_camera_ids(self) -> Config:
-        seen: set[str] = set()
-        for camera in self.cameras:
-            if camera.id in seen:
-                raise ValueError(f"duplicate camera id {camera.id!r}")
-            seen.add(camera.id)
+    def _consistent(self) -> Config:
+        """Every problem across sections at once, one per line, each starting with the field it is about."""
+        problems = [duplicate_camera_id(camera_id) for camera_id in duplicates(c.id for c in self.cameras)]
+        defined = self.captions.captioners
+        problems += [f"cameras[{camera.id}].captions.captioner: {camera.captions.captioner!r} is not defined "
+                     f"under captions.captioners ({', '.join(sorted(defined)) or 'none defined'})"
+                     for camera in self.cameras
+                     if camera.captions is not None and camera.captions.captioner not in defined]
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
-    @model_validator(mode="after")
-    def _known_captioners(self) -> Config:
-        defined = self.captions.captioners
-        for camera in self.cameras:
-            if camera.captions is not None and camera.captions.captioner not in defined:
-                raise ValueError(f"camera {camera.id!r}: captioner {camera.captions.captioner!r} is not defined "
-                                 f"under captions.captioners ({', '.join(sorted(defined)) or 'none defined'})")
-        return self
+
+def duplicate_camera_id(camera_id: str) -> str:
+    return f"cameras: duplicate camera id {camera_id!r}"

@@ -10,7 +10,10 @@ import typing
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from daemon.config.models import Config
+from daemon.config.models import Config, Point, nested_model
+
+# Types with a name that says more than their structure.
+NAMED_TYPES = {Point: "[x, y]"}
 
 HEADER = """# Configuration reference
 
@@ -19,20 +22,19 @@ Unknown keys are errors. `argusd check-config FILE` validates a file without sta
 """
 
 
-def _nested_model(annotation: object) -> type[BaseModel] | None:
-    candidates = typing.get_args(annotation) or (annotation,)
-    for candidate in candidates:
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-        inner = _nested_model(candidate) if typing.get_args(candidate) else None
-        if inner is not None:
-            return inner
-    return None
+def _choices(values: typing.Iterable[object]) -> str:
+    """`a`, `b` or `c`: the values a key may take."""
+    quoted = [f"`{value}`" for value in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 def _type_name(annotation: object) -> str:
+    """A type as a reader of the YAML sees it: `list of [x, y]`, `` `bytetrack` or `botsort` ``, `int or null`."""
+    for named, name in NAMED_TYPES.items():
+        if annotation == named:
+            return name
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return " | ".join(json.dumps(member.value) for member in annotation)
+        return _choices(member.value for member in annotation)
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return "mapping" if issubclass(annotation, BaseModel) else annotation.__name__
     origin = typing.get_origin(annotation)
@@ -42,12 +44,19 @@ def _type_name(annotation: object) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in args).replace("NoneType", "null")
     if origin is typing.Literal:
-        return " | ".join(json.dumps(a) for a in args)
+        return _choices(args)
     if origin is list:
         return f"list of {_type_name(args[0])}"
+    if origin is tuple:
+        return f"[{', '.join(_type_name(a) for a in args)}]"
     if origin is dict:
         return f"mapping {_type_name(args[0])} → {_type_name(args[1])}"
-    return str(annotation)
+    raise TypeError(f"no reference rendering for {annotation!r}: add one to _type_name")
+
+
+def _cell(text: str) -> str:
+    """Table cell text: a '|' would end the cell."""
+    return text.replace("|", "\\|")
 
 
 def _default(field: object) -> str:
@@ -66,12 +75,13 @@ def _rows(model: type[BaseModel], prefix: str, sections: list[tuple[str, type[Ba
     rows = []
     for name, field in model.model_fields.items():
         key = field.alias or name
-        nested = _nested_model(field.annotation)
+        nested = nested_model(field.annotation)
         if nested is not None:
             origin = typing.get_origin(field.annotation)
             suffix = "[]" if origin is list else ".<name>" if origin is dict else ""
             sections.append((f"{prefix}{key}{suffix}", nested))
-        rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
+        rows.append(f"| `{key}` | {_cell(_type_name(field.annotation))} | {_cell(_default(field))} | "
+                    f"{_cell(field.description or '')} |")
     return rows
 
 

@@ -19,10 +19,10 @@ def class_aliases(detector: Detector) -> list[set[str]]:
 def check_camera_classes(detector: Detector, cameras: list[CameraConfig]) -> None:
     """PluginError naming the camera when its `classes` lists a class the detector does not have."""
     known = set().union(*class_aliases(detector))
-    for index, camera in enumerate(cameras):
+    for camera in cameras:
         unknown = [name for name in camera.classes or [] if name.lower() not in known]
         if unknown:
-            raise PluginError(f"cameras.{index}.classes: {', '.join(unknown)} not among the detector's "
+            raise PluginError(f"cameras[{camera.id}].classes: {', '.join(unknown)} not among the detector's "
                               f"classes ({', '.join(detector.names.values())})")
 
 

@@ -138,6 +138,7 @@ class RedisPublisher:
 
     def start(self) -> None:
         if self.spool_config is not None:
+            self.metrics.spool_capacity.set(self.spool_config.max_bytes)
             try:
                 self.spool = Spool(self.spool_config.path, self.spool_config.max_bytes,
                                    self.spool_config.fsync, self.spool_config.fsync_interval_s, self._count_drop)
@@ -189,7 +190,17 @@ class RedisPublisher:
     @property
     def pending(self) -> int:
         """Events not yet acknowledged by Redis (memory and spool)."""
-        return len(self._queue) + (self.spool.pending if self.spool else 0)
+        return self.queued + self.spooled
+
+    @property
+    def queued(self) -> int:
+        """Events in the memory queue (bounded by ``queue_size``; drained to the spool while Redis is away)."""
+        return len(self._queue)
+
+    @property
+    def spooled(self) -> int:
+        """Events in the spool, waiting for Redis."""
+        return self.spool.pending if self.spool else 0
 
     @property
     def problem(self) -> str | None:

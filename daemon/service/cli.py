@@ -8,8 +8,8 @@ import signal
 import sys
 
 from daemon import __version__
-from daemon.client import events_cli
-from daemon.config.loading import load_config
+from daemon.client import events_cli, status_cli
+from daemon.config.loading import json_logs_requested, load_config
 from daemon.config.models import EXIT_CONFIG, ConfigError
 from daemon.core.memory import limit_arenas
 from daemon.core.redact import redact_url
@@ -28,8 +28,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="exit once every camera has finished (file sources without loop)")
     run.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds")
 
-    check = commands.add_parser("check-config", help="validate a configuration file and exit")
+    check = commands.add_parser(
+        "check-config", help="check a configuration file as start-up would (the file, plugins, models) and exit")
     check.add_argument("config", help="YAML configuration file")
+    check.add_argument("--offline", action="store_true",
+                       help="check the file and that its plugins are installed, without looking for or loading "
+                            "model files (for CI, where the models are not present)")
 
     commands.add_parser("config-reference", help="print the configuration reference (markdown)")
 
@@ -40,16 +44,27 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--imgsz", type=int, default=640, help="largest input side (default 640)")
     export.add_argument("--half", action="store_true", help="FP16 weights")
     events_cli.add_parser(commands)
+    status_cli.add_parser(commands)
     return parser
 
 
-def _check_config(path: str) -> int:
+def _check_config(path: str, offline: bool) -> int:
     try:
         config = load_config(path)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    print(f"{path}: OK ({len(config.cameras)} camera(s), detector {redact_url(config.detector.model)})")
+    from daemon.service.logs import setup_logging
+    from daemon.service.preflight import startup_problems
+
+    setup_logging("warning")  # plugins log while loading; only what goes wrong matters here
+    problems = startup_problems(config, offline)
+    if problems:
+        print("\n".join([f"{path}: {len(problems)} error(s) at start-up", *(f"  {p}" for p in problems)]),
+              file=sys.stderr)
+        return EXIT_CONFIG
+    checked = "plugins installed, models not loaded (--offline)" if offline else "models loaded"
+    print(f"{path}: OK ({len(config.cameras)} camera(s), detector {redact_url(config.detector.model)}; {checked})")
     return 0
 
 
@@ -59,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as error:
-        setup_logging()
+        setup_logging(json_lines=json_logs_requested(args.config))
         log.error("%s", error)
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.json_lines)
@@ -109,7 +124,7 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
-        return _check_config(args.config)
+        return _check_config(args.config, args.offline)
     if args.command == "export":
         return _export(args)
     if args.command == "config-reference":
@@ -119,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "events":
         return events_cli.run(args)
+    if args.command == "status":
+        return status_cli.run(args)
     return _run(args)
 
 

@@ -208,19 +208,21 @@ class Daemon:
         return self.cameras.status() if self.cameras else []
 
     def readiness(self) -> tuple[bool, dict]:
-        """Ready when the model is loaded, at least one camera streams, events can be delivered or queued
-        (the publish queue is not full) and are kept (the spool can be written and nothing was dropped
-        lately; ``events_problem`` says why not)."""
+        """Ready when the model is loaded, at least one camera streams, and events are delivered or kept:
+        the memory queue has room (while Redis is away it drains to the spool, so a long outage alone is
+        not a reason; only a spool that cannot take events lets it fill) and nothing was lost lately (a
+        full spool drops its oldest events; ``events_problem`` says why)."""
         cameras = len(self.cameras.sources()) if self.cameras else 0
         streaming = self.cameras.streaming() if self.cameras else 0
-        pending, capacity = self.publisher.pending, self.config.redis.queue_size
+        queued, capacity = self.publisher.queued, self.config.redis.queue_size
         problem = self.publisher.problem
         checks = {
             "model_loaded": self.detector is not None,
             "camera_streaming": streaming > 0,
-            "events_deliverable": pending < capacity,
+            "events_deliverable": queued < capacity,
             "events_kept": problem is None,
         }
         details = {"checks": checks, "cameras_streaming": streaming, "cameras": cameras,
-                   "publish_queue": pending, "publish_queue_capacity": capacity, "events_problem": problem}
+                   "publish_queue": queued, "publish_queue_capacity": capacity,
+                   "spool_events": self.publisher.spooled, "events_problem": problem}
         return all(checks.values()), details

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -61,6 +62,33 @@ class RepeatLimiter(logging.Filter):
             return False
 
 
+# syslog priorities (RFC 5424) of the logging levels, for the "<N>" line prefix journald reads.
+SYSLOG_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+def stderr_is_journal() -> bool:
+    """True when stderr is connected to journald: systemd sets JOURNAL_STREAM to its device:inode."""
+    try:
+        status = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):  # closed, or replaced by an object without a descriptor
+        return False
+    return os.environ.get("JOURNAL_STREAM") == f"{status.st_dev}:{status.st_ino}"
+
+
+class _JournalPrefixes(logging.Formatter):
+    """Starts every line of a record with its syslog priority, "<3>" for an error: journald strips the
+    prefix and files the line under that priority. Without it each line of a multi-line record (a block
+    of config errors, a traceback) is filed at the unit's default priority, and `journalctl -p err` misses it."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{SYSLOG_PRIORITIES.get(record.levelno, 6)}>"
+        return "\n".join(prefix + line for line in self.inner.format(record).splitlines())
+
+
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact_text(super().format(record))
@@ -81,10 +109,9 @@ class _JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "info", json_lines: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    formatter: logging.Formatter = (_JsonFormatter() if json_lines else
+                                    _RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(_JournalPrefixes(formatter) if stderr_is_journal() else formatter)
     handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -18,6 +18,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from daemon import __version__
+from daemon.core.events import EventType
 
 # No `*_created` series: they double the series count and Prometheus does not use them.
 disable_created_metrics()
@@ -29,6 +30,8 @@ FRAME_DROP_REASONS = ("rate_limit", "superseded")
 FRAME_SKIP_REASONS = ("no_motion",)
 EVENT_DROP_REASONS = ("queue_full", "spool_full", "spool_corrupt", "spool_error", "rejected", "shutdown")
 CAPTION_DROP_REASONS = ("queue_full", "shutdown")
+SNAPSHOT_DROP_REASONS = ("queue_full", "error")
+RELOAD_RESULTS = ("applied", "rejected")
 CAPTION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 # Per-frame latency is compared across runs and against other systems: finer steps where frames usually land.
 FRAME_LATENCY_BUCKETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25,
@@ -111,6 +114,9 @@ class Metrics:
             "argusd_events_replayed", "Spooled events delivered to Redis (also counted as published)", registry=r)
         self.spool_bytes = Gauge("argusd_spool_bytes", "Size of the spool on disk", registry=r)
         self.spool_events = Gauge("argusd_spool_events", "Spooled events waiting for Redis", registry=r)
+        self.spool_capacity = Gauge(
+            "argusd_spool_capacity_bytes", "Spool size cap (spool.max_bytes); beyond it the oldest events are "
+            "dropped", registry=r)
         self.publish_seconds = Histogram(
             "argusd_publish_seconds", "Redis round trip of one pipelined XADD batch", buckets=LATENCY_BUCKETS,
             registry=r)
@@ -155,6 +161,10 @@ class Metrics:
             "argusd_caption_queue_requests", "Caption requests waiting for a worker", ["captioner"], registry=r)
         for reason in EVENT_DROP_REASONS:
             self.events_dropped.labels(reason)
+        for reason in SNAPSHOT_DROP_REASONS:
+            self.snapshots_dropped.labels(reason)
+        for result in RELOAD_RESULTS:
+            self.reloads.labels(result)
 
     def add_captioner(self, name: str) -> None:
         """Create a captioner's series at 0, so drops and failures have a series before the first one."""
@@ -172,14 +182,17 @@ class Metrics:
         self.camera_fps_target.labels(camera_id).set(fps_target)
         self.camera_last_analysed.labels(camera_id).set(time.time())
         self.camera_up.labels(camera_id)
-        self.camera_reconnects.labels(camera_id)
-        for counter in (self.frames_decoded, self.frames_received, self.frames_analysed):
+        for counter in (self.frames_decoded, self.frames_received, self.frames_analysed, self.camera_reconnects,
+                        self.camera_stalls, self.snapshots_written):
             counter.labels(camera_id)
         for reason in FRAME_DROP_REASONS:
             self.frames_dropped.labels(camera_id, reason)
         if motion_gated:
             for reason in FRAME_SKIP_REASONS:
                 self.frames_skipped.labels(camera_id, reason)
+        for event_type in EventType:
+            self.events_produced.labels(camera_id, event_type.value)
+            self.events_published.labels(camera_id, event_type.value)
 
     def forget_camera(self, camera_id: str) -> None:
         """Drop a removed camera's gauges so dashboards do not show it as down (or stalled) forever."""

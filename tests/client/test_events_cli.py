@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
+import pytest
 import redis
-from tests.support.assets import REPO, argusd_command
-from tests.support.events import synthetic_events
-from tests.support.polling import wait_for
-from tests.support.redis import RedisServer
 
 from daemon.config.models import RedisConfig, SpoolConfig
-from daemon.service.metrics import Metrics
 from daemon.outputs.publisher import RedisPublisher
+from daemon.service.metrics import Metrics
+from tests.support.assets import REPO, argusd_command
+from tests.support.events import event, synthetic_events
+from tests.support.polling import wait_for
+from tests.support.redis import RedisServer
 
 STREAM = "argusd:test:events"
 
@@ -76,3 +78,39 @@ def test_unreachable_redis_is_one_clear_line(tmp_path) -> None:
     out, err = process.communicate(timeout=30)
     assert process.returncode == 69
     assert "unreachable" in err and "secret" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("args", "environment", "status", "line"), [
+    (("--url", "http://127.0.0.1:6379"), {}, 2,
+     "argusd events: --url: must start with redis://, rediss:// or unix://"),
+    (("--stream", "argusd:{camera}:events"), {}, 2,
+     "argusd events: stream argusd:{camera}:events is per camera: name the camera(s) with --camera"),
+    (("--stream", "argusd:{cam}"), {}, 2,
+     "argusd events: --stream argusd:{cam}: the only placeholder allowed is {camera}"),
+    ((), {"ARGUSD_REDIS_URL": "http://127.0.0.1:6379"}, 78,
+     "ARGUSD_REDIS_URL: must start with redis://, rediss:// or unix://"),
+])
+def test_a_bad_option_or_variable_is_one_line_naming_it(args: tuple[str, ...], environment: dict[str, str],
+                                                        status: int, line: str) -> None:
+    result = subprocess.run(argusd_command("events", "tail", *args), cwd=REPO, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, **environment})
+    assert (result.returncode, result.stderr.strip()) == (status, line), result.stderr
+
+
+def test_tail_shows_which_rule_and_which_way(redis_server: RedisServer, tmp_path) -> None:
+    crossing = event("line_cross", step=1, rule="gate", direction="a_to_b", direction_name="in")
+    entering = event("zone_enter", step=2, rule="dock")
+    publish(redis_server.url, tmp_path, [crossing, entering])
+    out, err = events_cli("tail", "--url", redis_server.url, "--stream", STREAM, "--from-start",
+                          "--count", "2").communicate(timeout=30)
+    crossed, entered = out.splitlines()
+    assert "line_cross" in crossed and "person #1" in crossed and "gate a_to_b (in)" in crossed, out + err
+    assert "zone_enter" in entered and "  dock  " in entered, out + err
+
+
+def test_count_0_prints_no_event(redis_server: RedisServer, tmp_path) -> None:
+    publish(redis_server.url, tmp_path, synthetic_events(2))
+    tail = subprocess.run(argusd_command("events", "tail", "--url", redis_server.url, "--stream", STREAM,
+                                         "--from-start", "--count", "0"), cwd=REPO, capture_output=True, text=True,
+                          timeout=30)
+    assert (tail.returncode, tail.stdout) == (0, ""), tail.stderr

@@ -101,7 +101,7 @@ def test_a_walker_gives_new_one_crossing_and_end_per_camera_batched_across_camer
 def test_a_camera_reports_only_its_classes_by_label_or_model_name() -> None:
     walker = WalkerDetector()
     check_camera_classes(walker, [CameraConfig(id="a", url="test://ball", classes=["normal"])])
-    with pytest.raises(PluginError, match=r"cameras.0.classes: car not among the detector's classes"):
+    with pytest.raises(PluginError, match=r"cameras\[a\].classes: car not among the detector's classes"):
         check_camera_classes(walker, [CameraConfig(id="a", url="test://ball", classes=["car"])])
     sink, _, _ = run_walk([CameraConfig(id="fallen-only", url="test://ball", fps=10, classes=["Fall"]),
                            CameraConfig(id="normal", url="test://ball", fps=10, classes=["Normal"])], steps=6)

@@ -27,14 +27,14 @@ def test_an_empty_camera_section_means_the_template_on_end() -> None:
 
 
 def test_a_camera_naming_an_undefined_captioner_is_rejected() -> None:
-    with pytest.raises(ConfigError, match=r"camera 'door': captioner 'vlm' is not defined under "
+    with pytest.raises(ConfigError, match=r"cameras\[door\].captions.captioner: 'vlm' is not defined under "
                                           r"captions.captioners \(template\)"):
         parse_config(config({"captioner": "vlm"}))
 
 
 @pytest.mark.parametrize(("camera_captions", "captions", "message"), [
-    ({"events": ["exit"]}, None, "cameras.0.captions.events.0: Input should be 'new', 'update', 'end'"),
-    ({"events": []}, None, "cameras.0.captions.events: List should have at least 1 item"),
+    ({"events": ["exit"]}, None, "cameras[door].captions.events[0]: Input should be 'new', 'update', 'end'"),
+    ({"events": []}, None, "cameras[door].captions.events: List should have at least 1 item"),
     ({"captioner": "vlm"}, {"captioners": {"vlm": {"plugin": "openai", "base_url": "ftp://x"}}},
      "captions.captioners.vlm.base_url: must start with http:// or https://"),
     ({}, {"captioners": {"template": {"workers": 0}}}, "captions.captioners.template.workers: Input should be"),

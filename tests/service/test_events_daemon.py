@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import jsonschema
 import redis
-from tests.support.assets import BIKES, event_schema, free_port, require_asset
-from tests.support.configs import daemon_config, write_config
-from tests.support.daemon import running_daemon
-from tests.support.polling import wait_for
-from tests.support.redis import RedisServer, shutdown_saving, stream_event_ids
 
 from daemon.outputs.spool import decode_line
+from tests.support.assets import BIKES, event_schema, free_port, require_asset
+from tests.support.configs import daemon_config, write_config
+from tests.support.daemon import RunningDaemon, running_daemon
+from tests.support.polling import wait_for
+from tests.support.redis import RedisServer, shutdown_saving, stream_event_ids
 
 STREAM = "argusd:test:events"
 SCHEMA = event_schema()
@@ -142,3 +143,42 @@ def test_a_60_second_outage_under_4_cameras_keeps_every_event_in_order_once(
     assert len(ids) == len(set(ids)), "duplicate event_id"
     assert len(ids) == int(summary[1])  # every event produced, so every one stamped inside the outage
     assert inside >= 8
+
+
+def _readiness(daemon: RunningDaemon) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(daemon.url("/readyz"), timeout=5) as response:  # noqa: S310 (loopback http)
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:  # 503: not ready, with the same JSON body
+        return error.code, json.loads(error.read())
+
+
+def test_readiness_holds_while_events_are_spooled_and_fails_once_the_spool_is_full(tmp_path: Path) -> None:
+    """Redis never answers: events go to the spool, more of them than the memory queue holds, and the
+    daemon stays ready because none is lost; once the (small) spool is full it drops its oldest events
+    and the daemon turns not ready, saying why."""
+    port = free_port()
+    queue_size = 10
+    config = write_config(tmp_path / "argusd.yaml", daemon_config(
+        [{"id": "bikes", "url": f"file://{require_asset(BIKES)}", "fps": 8, "loop": True}],
+        tracker={"confirm_frames": 2, "update_interval_s": 1},
+        redis={"url": f"redis://127.0.0.1:{free_port()}/0", "queue_size": queue_size, "connect_timeout_s": 0.5,
+               "backoff_max_s": 1},
+        spool={"directory": str(tmp_path / "spool"), "max_bytes": 8192}, port=port))
+    seen: list[tuple[int, dict]] = []
+
+    def spool_full_reported() -> bool:
+        seen.append(_readiness(daemon))
+        return seen[-1][0] == 503 and "spool_full" in (seen[-1][1]["events_problem"] or "")
+
+    with running_daemon(config, "--max-seconds", "150", address=f"127.0.0.1:{port}") as daemon:
+        wait_for(lambda: daemon.check_running() and _readiness(daemon)[0] == 200, 90, "the daemon to be ready",
+                 ignoring=(OSError,))
+        wait_for(spool_full_reported, 90, "readiness to report the full spool", interval=0.5,
+                 details=lambda: seen[-5:])
+    ready_beyond_the_queue = [body for status, body in seen
+                              if status == 200 and body["spool_events"] > queue_size]
+    assert ready_beyond_the_queue, seen
+    assert all(body["publish_queue"] < queue_size for _, body in seen), seen
+    body = seen[-1][1]
+    assert body["checks"]["events_kept"] is False and body["checks"]["events_deliverable"] is True, body

@@ -5,11 +5,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from daemon.service.logs import RepeatLimiter, setup_logging
+from tests.support.assets import REPO, argusd_command
 
 
 class Clock:
@@ -73,3 +77,50 @@ def test_json_lines_parse_and_redact_credentials(capsys: pytest.CaptureFixture[s
     assert entry["level"] == "warning" and entry["logger"] == "daemon.sources"
     assert entry["msg"] == "camera door: failed: rtsp://***@192.0.2.5/stream refused"
     assert "hunter2" not in line
+
+
+# Two field errors: the daemon's start-up error is a block of three lines (the file, then one per field).
+INVALID_CONFIG = """
+cameras:
+  - id: door
+    url: ftp://192.0.2.5/door
+    fps: -1
+detector:
+  model: /nonexistent/detector.pt
+"""
+
+
+def _run_invalid(tmp_path: Path, extra: str = "", environ: dict[str, str] | None = None) -> tuple[int, str]:
+    """``argusd run`` on INVALID_CONFIG (+ ``extra``) with stderr in a file: exit status and output."""
+    config = tmp_path / "argusd.yaml"
+    config.write_text(INVALID_CONFIG + extra)
+    output = tmp_path / "stderr.log"
+    with output.open("wb") as stream:
+        status = os.fstat(stream.fileno())
+        environment = {key: value for key, value in os.environ.items() if key != "JOURNAL_STREAM"}
+        environment.update({key: value.format(device=status.st_dev, inode=status.st_ino)
+                            for key, value in (environ or {}).items()})
+        returncode = subprocess.run(argusd_command("run", "--config", str(config)), cwd=REPO, stderr=stream,
+                                    env=environment, timeout=60).returncode
+    return returncode, output.read_text()
+
+
+def test_start_up_config_errors_are_json_when_the_config_asks_for_json(tmp_path: Path) -> None:
+    returncode, output = _run_invalid(tmp_path, "log:\n  json: true\n")
+    (line,) = output.strip().splitlines()
+    entry = json.loads(line)
+    assert returncode == 78 and entry["level"] == "error"
+    assert "cameras[door].url: scheme must be one of" in entry["msg"] and "cameras[door].fps:" in entry["msg"]
+
+
+def test_under_journald_every_line_of_an_error_block_carries_its_priority(tmp_path: Path) -> None:
+    """systemd sets JOURNAL_STREAM to the device:inode of the stream journald reads; here that is a file."""
+    returncode, output = _run_invalid(tmp_path, environ={"JOURNAL_STREAM": "{device}:{inode}"})
+    lines = output.strip().splitlines()
+    assert returncode == 78 and len(lines) == 3, output
+    assert all(line.startswith("<3>") for line in lines), output
+
+
+def test_without_journald_lines_have_no_priority_prefix(tmp_path: Path) -> None:
+    returncode, output = _run_invalid(tmp_path, environ={"JOURNAL_STREAM": "0:0"})  # another stream's
+    assert returncode == 78 and "ERROR" in output and "<3>" not in output, output

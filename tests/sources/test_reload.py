@@ -81,12 +81,12 @@ def test_reload_adds_removes_and_retries_cameras_without_disturbing_others(
         write_cameras(path, [{**steady, "fps": 0}], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
         assert "reload rejected, keeping the running config" in caplog.text
-        assert "cameras.0.fps: Input should be greater than 0" in caplog.text
+        assert "cameras[steady].fps: Input should be greater than 0" in caplog.text
         assert daemon.config.cameras[0].fps == STEADY_FPS
 
         write_cameras(path, [{**steady, "classes": ["unicorn"]}], redis_url, stream_key, daemon.config.http.port)
         daemon.reload()
-        assert "cameras.0.classes: unicorn not among the detector's classes" in caplog.text
+        assert "cameras[steady].classes: unicorn not among the detector's classes" in caplog.text
         assert daemon.config.cameras[0].classes is None
 
         write_cameras(path, [steady, late], redis_url, stream_key, daemon.config.http.port)

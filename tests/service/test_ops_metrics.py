@@ -1,0 +1,41 @@
+"""Labelled counters exist at 0 for every known label set from the start (per camera once it is added),
+so rates and alerts see a series before the first increment."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from daemon.core.events import EventType
+from daemon.service.metrics import Metrics
+
+
+def _series(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in metrics.registry.collect() for sample in family.samples}
+
+
+def test_every_counter_has_a_series_once_a_camera_and_a_captioner_are_added() -> None:
+    metrics = Metrics()
+    metrics.add_camera("door", 5.0)
+    metrics.add_captioner("template")
+    counters = [value for value in vars(metrics).values() if isinstance(value, Counter)]
+    without_series = [counter.describe()[0].name for counter in counters if not counter.collect()[0].samples]
+    assert without_series == []
+
+
+def test_known_label_sets_start_at_zero() -> None:
+    metrics = Metrics()
+    metrics.add_camera("door", 5.0)
+    series = _series(metrics)
+    expected = [
+        ("argusd_camera_stalls_total", {"camera": "door"}),
+        ("argusd_snapshots_written_total", {"camera": "door"}),
+        *(("argusd_config_reloads_total", {"result": result}) for result in ("applied", "rejected")),
+        *(("argusd_snapshots_dropped_total", {"reason": reason}) for reason in ("queue_full", "error")),
+        *(("argusd_events_dropped_total", {"reason": reason})
+          for reason in ("queue_full", "spool_full", "spool_corrupt", "spool_error", "rejected", "shutdown")),
+        *((name, {"camera": "door", "type": kind.value}) for kind in EventType
+          for name in ("argusd_events_produced_total", "argusd_events_published_total")),
+    ]
+    missing = [(name, labels) for name, labels in expected if series.get((name, frozenset(labels.items()))) != 0]
+    assert missing == []
