@@ -26,6 +26,7 @@ class Detector(Protocol):
     names: dict[int, str]  # class id -> the label events carry (after `detector.labels` renames)
     model_names: dict[int, str]  # class id -> the model's own class name
     device: str  # the device actually in use, e.g. "cpu" or "cuda:0"
+    runtime: str  # what runs the model, e.g. "openvino", "onnxruntime", "torch", "tensorrt"
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """One Detections per image, pixel coordinates of that image."""

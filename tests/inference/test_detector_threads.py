@@ -10,15 +10,12 @@ import torch
 
 from daemon.config.models import DetectorConfig
 from plugins.detectors.ultralytics_detector import UltralyticsDetector, export_model
+from tests.support.models import random_yolo11n
 
 
 @pytest.fixture(scope="module")
 def yolo11n(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ultralytics import YOLO
-
-    path = tmp_path_factory.mktemp("models") / "yolo11n.pt"
-    YOLO("yolo11n.yaml").save(str(path))  # random weights, offline
-    return path
+    return random_yolo11n(tmp_path_factory.mktemp("models") / "yolo11n.pt")
 
 
 def runtime_threads(detector: UltralyticsDetector) -> int:
@@ -35,7 +32,8 @@ def test_threads_caps_the_runtime_and_detection_still_runs(yolo11n: Path, fmt: s
     model = yolo11n if fmt == "pt" else export_model(str(yolo11n), fmt, 320)
     previous = torch.get_num_threads()
     try:
-        detector = UltralyticsDetector(DetectorConfig(model=str(model), device="cpu", imgsz=320, threads=1))
+        detector = UltralyticsDetector(DetectorConfig(model=str(model), device="cpu", imgsz=320, threads=1,
+                                                      runtime="torch" if fmt == "pt" else "auto"))
         assert runtime_threads(detector) == 1
         assert torch.get_num_threads() == 1
         found = detector.detect([np.zeros((360, 640, 3), np.uint8)] * 2)

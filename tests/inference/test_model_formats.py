@@ -15,6 +15,7 @@ import pytest
 from tests.support.assets import ASSETS, argusd_command, free_port, require_asset
 from tests.support.configs import daemon_config, detector_config, write_config
 from tests.support.daemon import running_daemon
+from tests.support.models import random_yolo11n as random_yolo11n_at
 from tests.support.polling import wait_for
 from daemon.config.models import DetectorConfig
 from plugins.interfaces import PluginError
@@ -24,16 +25,7 @@ from daemon.core.types import Detections
 
 @pytest.fixture(scope="module")
 def random_yolo11n(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from ultralytics import YOLO
-
-    torch.manual_seed(0)
-    model = YOLO("yolo11n.yaml")
-    for branch in model.model.model[-1].cv3:  # lift class scores so some boxes pass conf, as trained ones do
-        branch[-1].bias.data += 8.5
-    path = tmp_path_factory.mktemp("models") / "yolo11n-random.pt"
-    model.save(str(path))
-    return path
+    return random_yolo11n_at(tmp_path_factory.mktemp("models") / "yolo11n-random.pt")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +49,9 @@ def exported(random_yolo11n: Path) -> dict[str, Path]:
 
 
 def detect(model: Path, frames: list[np.ndarray]) -> list[Detections]:
-    detector = load_detector(DetectorConfig(model=str(model), imgsz=320, conf=0.25, device="cpu"))
+    """The detections of ``model``; a .pt on PyTorch, the reference the exports are compared with."""
+    runtime = "torch" if model.suffix == ".pt" else "auto"
+    detector = load_detector(DetectorConfig(model=str(model), imgsz=320, conf=0.25, device="cpu", runtime=runtime))
     assert len(detector.names) == 80 and detector.device == "cpu"
     found = detector.detect(frames)
     assert len(found) == len(frames)

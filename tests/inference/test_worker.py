@@ -28,6 +28,7 @@ class WalkerDetector:
     names = {0: "person", 1: "person"}  # detector.labels renamed both model classes
     model_names = {0: "Normal", 1: "Fall"}
     device = "cpu"
+    runtime = "torch"
 
     def __init__(self) -> None:
         self.batches: list[int] = []
