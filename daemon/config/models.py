@@ -234,8 +234,9 @@ class DetectorConfig(StrictModel):
     )
     half: bool | None = Field(None, description="FP16 inference; default: on for CUDA, off for CPU.")
     threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
-        None, description="CPU threads the model's runtime uses (PyTorch, ONNX Runtime, OpenVINO); default: "
-        "chosen for the runtime (docs/performance.md).",
+        None, description="CPU threads the model's runtime uses (PyTorch, ONNX Runtime, OpenVINO); default: every "
+        "core for OpenVINO, one less (at least 1) for ONNX Runtime and PyTorch, whose thread pools stall when "
+        "the cameras' decoding takes a core (docs/performance.md).",
     )
     runtime: Literal["auto", "torch", "onnxruntime", "openvino", "tensorrt"] = Field(
         "auto", description="What runs a .pt model. auto: on CPU OpenVINO, else ONNX Runtime, else PyTorch; on "

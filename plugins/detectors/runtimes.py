@@ -180,5 +180,8 @@ def one_line(error: BaseException) -> str:
 
 
 def default_threads(runtime: str) -> int:
-    """The CPU threads a runtime gets when `detector.threads` is unset (measured: docs/performance.md)."""
-    return len(os.sched_getaffinity(0))
+    """The CPU threads a runtime gets when `detector.threads` is unset (docs/performance.md): OpenVINO's pool
+    copes with the cameras' decoding threads on the same cores, so it gets every core; ONNX Runtime's and
+    PyTorch's spinning pools stall on a descheduled thread, so they leave one core to the decoding."""
+    cores = len(os.sched_getaffinity(0))
+    return cores if runtime == "openvino" else max(1, cores - 1)

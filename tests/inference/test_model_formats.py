@@ -4,6 +4,7 @@ YAML (offline; same compute as the trained model), and its ONNX and OpenVINO exp
 
 from __future__ import annotations
 
+import json
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -105,7 +106,14 @@ def test_the_daemon_runs_an_exported_model(fmt: str, exported: dict[str, Path], 
             return analysed >= 5
 
         wait_for(five_analysed_or_exited, 60, "five analysed frames", interval=0.5, details=daemon.tail)
+        runtime = {"onnx": "onnxruntime", "openvino": "openvino"}[fmt]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/cameras", timeout=5) as response:
+            assert json.load(response)["detector"] == {"runtime": runtime, "device": "cpu"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            [info] = [line for line in response.read().decode().splitlines() if line.startswith("argusd_model_info")]
+        assert f'runtime="{runtime}"' in info, info
         returncode = daemon.stop(60)
     output = daemon.output()
     assert returncode == 0, output
     assert analysed >= 5, output
+    assert f" with {runtime}, " in output, "the detector's start line names the runtime"
