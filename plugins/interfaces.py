@@ -30,6 +30,7 @@ class Detector(Protocol):
     # over already shrunk to it (made from the decoder's planes at that size, far cheaper than full-size BGR),
     # and the boxes are scaled back to the frame.
     input_size: int | None
+    runtime: str  # what runs the model, e.g. "openvino", "onnxruntime", "torch", "tensorrt"
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """One Detections per image, pixel coordinates of that image."""

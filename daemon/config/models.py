@@ -345,10 +345,29 @@ class DetectorConfig(StrictModel):
     )
     half: bool | None = Field(None, description="FP16 inference; default: on for CUDA, off for CPU.")
     threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
-        None, description="CPU threads the model may use (PyTorch, ONNX Runtime, OpenVINO); default: the "
-        "runtime's own (every core). Fewer than the cores leaves room for decoding the cameras: on 2 cores "
-        "with 4 cameras, 1 made ONNX Runtime 13% faster end to end (OpenVINO 8% slower; docs/performance.md).",
+        None, description="CPU threads the model's runtime uses (PyTorch, ONNX Runtime, OpenVINO); default: every "
+        "core for OpenVINO, one less (at least 1) for ONNX Runtime and PyTorch, whose thread pools stall when "
+        "the cameras' decoding takes a core (docs/performance.md).",
     )
+    runtime: Literal["auto", "torch", "onnxruntime", "openvino", "tensorrt"] = Field(
+        "auto", description="What runs a .pt model. auto: on CPU OpenVINO, else ONNX Runtime, else PyTorch; on "
+        "CUDA a TensorRT FP16 engine when the tensorrt package is installed, else PyTorch. The .pt is converted "
+        "once into `cache_dir`; a runtime that is missing or fails to convert is skipped with a warning. A named "
+        "runtime is used or the daemon does not start. Other formats (.onnx, OpenVINO directory, .engine, "
+        "Triton URL) run on their own runtime.",
+    )
+    cache_dir: str | None = Field(
+        None, description="Where converted models are kept, one entry per weights, imgsz, precision, batch "
+        "and runtime version; default `$STATE_DIRECTORY/models` (systemd's StateDirectory=), else "
+        "/var/lib/argusd/models.",
+    )
+    max_batch: Annotated[int, Field(ge=1, le=64)] | None = Field(
+        None, description="TensorRT: the largest batch the engine is built for; default `batch.max_batch`.",
+    )
+
+    @property
+    def cache_path(self) -> str:
+        return state_path(self.cache_dir, "models")
 
     @field_validator("model")
     @classmethod
@@ -461,6 +480,11 @@ def state_directory() -> str:
     return (os.environ.get("STATE_DIRECTORY") or "/var/lib/argusd").split(":")[0]
 
 
+def state_path(configured: str | None, subdirectory: str) -> str:
+    """``configured``, else ``subdirectory`` of the daemon's state directory."""
+    return configured or f"{state_directory()}/{subdirectory}"
+
+
 class _StateSubdirectory(StrictModel):
     """A section whose `directory` defaults to a folder of the daemon's state directory."""
 
@@ -469,7 +493,7 @@ class _StateSubdirectory(StrictModel):
 
     @property
     def path(self) -> str:
-        return self.directory or f"{state_directory()}/{self._subdirectory}"
+        return state_path(self.directory, self._subdirectory)
 
 
 class SpoolConfig(_StateSubdirectory):

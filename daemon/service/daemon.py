@@ -63,11 +63,15 @@ class Daemon:
     def start(self) -> None:
         """Load the model and start every stage. Raises PluginError/OSError for problems a user can fix."""
         config = self.config
-        self.detector = detector = load_detector(config.detector)
+        # A TensorRT engine is built for the batch the batcher fills (config.detector itself stays as read, so
+        # a reload compares it with the file's).
+        detector_config = config.detector.model_copy(
+            update={"max_batch": config.detector.max_batch or config.batch.max_batch})
+        self.detector = detector = load_detector(detector_config)
         check_camera_classes(detector, config.cameras)
         classifiers = CropClassifiers([(c, load_classifier(c)) for c in config.classifiers])
         endpoints = Endpoints(self.metrics, self.camera_status, self.readiness, self.preview,
-                              config.http.preview_clients)
+                              config.http.preview_clients, {"runtime": detector.runtime, "device": detector.device})
         try:
             self.http = HttpServer(config.http.host, config.http.port, endpoints)
         except OSError as error:
@@ -79,7 +83,7 @@ class Daemon:
         self.preview.names = detector.names
         self.metrics.model_info.info({
             "plugin": config.detector.plugin, "model": redact_url(config.detector.model),
-            "device": detector.device, "imgsz": str(config.detector.imgsz),
+            "device": detector.device, "runtime": detector.runtime, "imgsz": str(config.detector.imgsz),
         })
         self.metrics.publish_queue_capacity.set(config.redis.queue_size)
         if config.snapshots.enabled:

@@ -43,6 +43,7 @@ class Endpoints:
     readiness: Callable[[], tuple[bool, dict]]  # (ready, details)
     preview: PreviewStore
     preview_clients: int  # most simultaneous MJPEG viewers
+    detector: dict[str, str]  # what /cameras says of the detector all cameras share (runtime, device)
 
 
 class _Server(socketserver.TCPServer):
@@ -249,7 +250,7 @@ def _make_handler(endpoints: Endpoints, preview_slots: threading.BoundedSemaphor
                 ready, details = endpoints.readiness()
                 self._json(200 if ready else 503, {"status": "ready" if ready else "not ready", **details})
             elif path == "/cameras":
-                self._json(200, {"cameras": endpoints.camera_status()})
+                self._json(200, {"cameras": endpoints.camera_status(), "detector": endpoints.detector})
             elif path.startswith("/cameras/") and path.endswith(("/latest.jpg", "/preview.mjpg")):
                 camera_id, _, resource = path.removeprefix("/cameras/").rpartition("/")
                 if not _known(camera_id):

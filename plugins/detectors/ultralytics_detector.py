@@ -17,6 +17,13 @@ from daemon.config.models import DetectorConfig
 from daemon.core.redact import redact_url
 from daemon.core.types import Detections
 from daemon.inference.devices import resolve_device
+from plugins.detectors.runtimes import (
+    RuntimeUnavailableError,
+    choose_model,
+    default_threads,
+    export_options,
+    runtime_version,
+)
 from plugins.interfaces import PluginError
 
 log = logging.getLogger(__name__)
@@ -65,8 +72,10 @@ class UltralyticsDetector:
         self.config = config
         self.device = resolve_device(config.device, "detector.device")
         self.half = config.half if config.half is not None else self.device.startswith("cuda")
+        choice = choose_model(config, source, self.device, self.half)
+        self.runtime = choice.runtime
         try:  # ultralytics opens the file lazily: the first look at .names is where a bad file fails
-            self.model = YOLO(source, task="detect")
+            self.model = YOLO(choice.path, task="detect")
             names = dict(self.model.names)
         except Exception as error:  # ultralytics raises many types for unreadable or foreign files
             raise PluginError(load_error(source, error)) from None
@@ -78,12 +87,13 @@ class UltralyticsDetector:
         self.names = {index: config.labels.get(name, name) for index, name in self.model_names.items()}
         self.input_size = config.imgsz  # its letterbox would shrink a larger image to this anyway
         self._warm_up()  # also builds ultralytics' predictor and its runtime session
-        if config.threads and not self.device.startswith("cuda"):
-            self._limit_cpu_threads(source, config.threads)
+        self.threads = None if self.device.startswith("cuda") else config.threads or default_threads(self.runtime)
+        if self.threads is not None:
+            self._limit_cpu_threads(choice.path, self.threads)
         log.info(
-            "detector: %s on %s%s, imgsz %d, classes %s",
-            redact_url(source) if "://" in source else Path(source).name, self.device,
-            " fp16" if self.half else "", config.imgsz,
+            "detector: %s on %s with %s%s%s, imgsz %d, classes %s",
+            redact_url(source) if "://" in source else Path(source).name, self.device, self.runtime,
+            " fp16" if self.half else "", f", {self.threads} thread(s)" if self.threads else "", config.imgsz,
             ",".join(self.model_names[i] for i in self.class_filter) if self.class_filter else "all",
         )
 
@@ -101,9 +111,9 @@ class UltralyticsDetector:
         return ", ".join(names[:20]) + (f", ... {len(names)} in all" if len(names) > 20 else "")
 
     def _limit_cpu_threads(self, source: str, threads: int) -> None:
-        """Cap the runtime's intra-op threads. Every runtime defaults to one thread per core; when the
-        cameras' decoding threads need those cores too, the parallel operators wait for their slowest
-        (descheduled) thread. ultralytics does not expose the setting, so its session is rebuilt here."""
+        """Set the runtime's intra-op threads. Left alone, ultralytics gives torch one thread (it sets
+        OMP_NUM_THREADS=1 at import) and the other runtimes take one per core, which the cameras' decoding
+        threads need too. ultralytics does not expose the setting, so its session is rebuilt here."""
         import torch
 
         torch.set_num_threads(threads)  # .pt models, and ultralytics' pre/post-processing for every format
@@ -158,27 +168,22 @@ class UltralyticsDetector:
         ]
 
 
-EXPORT_FORMATS = {"onnx": ".onnx", "openvino": "_openvino_model"}
+EXPORT_RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino"}  # `argusd export --format` -> runtime
 
 
 def export_model(model: str, fmt: str, imgsz: int, half: bool = False) -> Path:
-    """Export a .pt to ONNX or OpenVINO beside it (dynamic input shape, so rectangular letterboxing keeps
-    working). Runs offline; raises PluginError with the fix when something is missing."""
+    """Export a .pt to ONNX or OpenVINO beside it, as the daemon's own conversion does (dynamic input shape,
+    so rectangular letterboxing keeps working). Runs offline; raises PluginError with the cause."""
     source = Path(check_model_source(model))
     if source.suffix != ".pt":
         raise PluginError(f"export takes a .pt model, not {source.name}")
-    if fmt not in EXPORT_FORMATS:
-        raise PluginError(f"unknown export format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
-    runtime = {"onnx": "onnx", "openvino": "openvino"}[fmt]
+    if fmt not in EXPORT_RUNTIMES:
+        raise PluginError(f"unknown export format {fmt!r}; choose {', '.join(EXPORT_RUNTIMES)}")
+    runtime = EXPORT_RUNTIMES[fmt]
     try:
-        __import__(runtime)
-    except ImportError:
-        raise PluginError(f"exporting to {fmt} needs the Python package {runtime!r}: "
-                          f"pip install 'argusd[{fmt}]'") from None
+        runtime_version(runtime)
+    except RuntimeUnavailableError as cause:
+        raise PluginError(f"exporting to {fmt}: {cause}") from None
     from ultralytics import YOLO
 
-    options: dict[str, object] = {"format": fmt, "imgsz": imgsz, "dynamic": True, "half": half}
-    if fmt == "onnx":
-        options["simplify"] = False  # onnxslim is not a dependency; ultralytics would try to install it
-    output = YOLO(str(source)).export(**options)
-    return Path(output)
+    return Path(YOLO(str(source)).export(**export_options(runtime, imgsz, half, "dynamic", "cpu")))

@@ -4,6 +4,7 @@ YAML (offline; same compute as the trained model), and its ONNX and OpenVINO exp
 
 from __future__ import annotations
 
+import json
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from tests.support.assets import ASSETS, argusd_command, free_port, require_asset
 from tests.support.configs import daemon_config, detector_config, write_config
 from tests.support.daemon import running_daemon
+from tests.support.models import random_yolo11n as random_yolo11n_at
 from tests.support.polling import wait_for
 from daemon.config.models import DetectorConfig
 from plugins.interfaces import PluginError
@@ -24,16 +26,7 @@ from daemon.core.types import Detections
 
 @pytest.fixture(scope="module")
 def random_yolo11n(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from ultralytics import YOLO
-
-    torch.manual_seed(0)
-    model = YOLO("yolo11n.yaml")
-    for branch in model.model.model[-1].cv3:  # lift class scores so some boxes pass conf, as trained ones do
-        branch[-1].bias.data += 8.5
-    path = tmp_path_factory.mktemp("models") / "yolo11n-random.pt"
-    model.save(str(path))
-    return path
+    return random_yolo11n_at(tmp_path_factory.mktemp("models") / "yolo11n-random.pt")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +50,9 @@ def exported(random_yolo11n: Path) -> dict[str, Path]:
 
 
 def detect(model: Path, frames: list[np.ndarray]) -> list[Detections]:
-    detector = load_detector(DetectorConfig(model=str(model), imgsz=320, conf=0.25, device="cpu"))
+    """The detections of ``model``; a .pt on PyTorch, the reference the exports are compared with."""
+    runtime = "torch" if model.suffix == ".pt" else "auto"
+    detector = load_detector(DetectorConfig(model=str(model), imgsz=320, conf=0.25, device="cpu", runtime=runtime))
     assert len(detector.names) == 80 and detector.device == "cpu"
     found = detector.detect(frames)
     assert len(found) == len(frames)
@@ -111,7 +106,14 @@ def test_the_daemon_runs_an_exported_model(fmt: str, exported: dict[str, Path], 
             return analysed >= 5
 
         wait_for(five_analysed_or_exited, 60, "five analysed frames", interval=0.5, details=daemon.tail)
+        runtime = {"onnx": "onnxruntime", "openvino": "openvino"}[fmt]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/cameras", timeout=5) as response:
+            assert json.load(response)["detector"] == {"runtime": runtime, "device": "cpu"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            [info] = [line for line in response.read().decode().splitlines() if line.startswith("argusd_model_info")]
+        assert f'runtime="{runtime}"' in info, info
         returncode = daemon.stop(60)
     output = daemon.output()
     assert returncode == 0, output
     assert analysed >= 5, output
+    assert f" with {runtime}, " in output, "the detector's start line names the runtime"

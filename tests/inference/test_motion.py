@@ -73,6 +73,7 @@ class CountingDetector:
         self.model_names = detector.model_names
         self.device = detector.device
         self.input_size = detector.input_size
+        self.runtime = detector.runtime
         self.frames = 0
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:

@@ -30,6 +30,7 @@ class WalkerDetector:
     model_names = {0: "Normal", 1: "Fall"}
     device = "cpu"
     input_size = None  # it reads the step from the frame's first pixel: frames must come at full size
+    runtime = "torch"
 
     def __init__(self) -> None:
         self.batches: list[int] = []

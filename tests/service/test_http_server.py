@@ -16,7 +16,7 @@ from tests.support.assets import free_port
 
 @pytest.fixture
 def server() -> Iterator[HttpServer]:
-    endpoints = Endpoints(Metrics(), lambda: [], lambda: (True, {}), PreviewStore(), 0)
+    endpoints = Endpoints(Metrics(), lambda: [], lambda: (True, {}), PreviewStore(), 0, {})
     http = HttpServer("127.0.0.1", free_port(), endpoints)
     http.start()
     yield http
