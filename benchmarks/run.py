@@ -245,7 +245,9 @@ def argusd_config(urls: list[str], model: Path, options: argparse.Namespace, img
 
     config = {
         "cameras": [{"id": f"cam{i + 1}", "url": url, "fps": options.camera_fps} for i, url in enumerate(urls)],
+        # A .pt on PyTorch, as the limit and the peer run it (runtime: auto would convert it to OpenVINO).
         "detector": {"model": str(model), "device": options.device, "imgsz": imgsz, "conf": options.conf,
+                     **({"runtime": "torch"} if model.suffix == ".pt" else {}),
                      **({"half": True} if options.half else {}),
                      **({"threads": options.threads} if options.threads else {})},
         "batch": {"max_batch": options.batch},
