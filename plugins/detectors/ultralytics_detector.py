@@ -22,6 +22,7 @@ from plugins.detectors.runtimes import (
     choose_model,
     default_threads,
     export_options,
+    format_runtime,
     runtime_version,
 )
 from plugins.interfaces import PluginError
@@ -61,25 +62,33 @@ def load_error(source: str, error: BaseException) -> str:
             "file, an OpenVINO model directory or a Triton URL)")
 
 
+def load_model(path: str, source: str) -> Any:
+    """ultralytics' model for ``path``; PluginError naming the configured ``source`` when it does not load."""
+    from ultralytics import YOLO
+
+    try:  # ultralytics opens the file lazily: the first look at .names is where a bad file fails
+        model = YOLO(path, task="detect")
+        model.names  # noqa: B018 (reading it is the point: it opens the file)
+    except Exception as error:  # ultralytics raises many types for unreadable or foreign files
+        raise PluginError(load_error(source, error)) from None
+    return model
+
+
 class UltralyticsDetector:
     """Batched detection through ultralytics' predictor, which letterboxes to the smallest stride-aligned
     rectangle for dynamic-shape models and runs NMS on the model's device."""
 
     def __init__(self, config: DetectorConfig) -> None:
         source = check_model_source(config.model)
-        from ultralytics import YOLO
-
         self.config = config
         self.device = resolve_device(config.device, "detector.device")
         self.half = config.half if config.half is not None else self.device.startswith("cuda")
+        # A .pt that does not load is a detector.model error, found before any conversion tries it.
+        checked = load_model(source, source) if format_runtime(source) is None else None
         choice = choose_model(config, source, self.device, self.half)
         self.runtime = choice.runtime
-        try:  # ultralytics opens the file lazily: the first look at .names is where a bad file fails
-            self.model = YOLO(choice.path, task="detect")
-            names = dict(self.model.names)
-        except Exception as error:  # ultralytics raises many types for unreadable or foreign files
-            raise PluginError(load_error(source, error)) from None
-        self.model_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
+        self.model = checked if checked is not None and choice.path == source else load_model(choice.path, source)
+        self.model_names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
         self.class_filter = self._class_ids(config.classes)
         unknown = sorted(set(config.labels) - set(self.model_names.values()))
         if unknown:
