@@ -97,6 +97,11 @@ class UltralyticsDetector:
         self.input_size = config.imgsz  # its letterbox would shrink a larger image to this anyway
         self._warm_up()  # also builds ultralytics' predictor and its runtime session
         self.threads = None if self.device.startswith("cuda") else config.threads or default_threads(self.runtime)
+        # OpenVINO on a CPU is fastest one image at a time (its LATENCY mode already uses every core): with 4
+        # cameras decoding on 2 cores it ran the fall detector at 320 at 112.8 f/s at batch 1 and 105.8 at
+        # batch 4 (issue 12's table), 6.0 and 4.5 in benchmarks/run.py on a loaded machine. A batch is then
+        # run as consecutive single images; the other runtimes gain from whole batches.
+        self.largest_call = 1 if self.runtime == "openvino" and self.device == "cpu" else None
         if self.threads is not None:
             self._limit_cpu_threads(choice.path, self.threads)
         log.info(
@@ -155,9 +160,12 @@ class UltralyticsDetector:
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, image in enumerate(images):
             groups.setdefault(image.shape, []).append(index)
+        step = self.largest_call
         for indices in groups.values():
-            for index, found in zip(indices, self._predict([images[i] for i in indices]), strict=True):
-                output[index] = found
+            for start in range(0, len(indices), step or len(indices)):
+                chunk = indices[start: start + step] if step else indices
+                for index, found in zip(chunk, self._predict([images[i] for i in chunk]), strict=True):
+                    output[index] = found
         return output  # type: ignore[return-value]
 
     def _predict(self, images: list[np.ndarray]) -> list[Detections]:
