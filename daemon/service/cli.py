@@ -82,10 +82,13 @@ def _run(args: argparse.Namespace) -> int:
 
     from daemon.service.daemon import Daemon
     from daemon.service.notify import SystemdNotifier
+    from daemon.service.progress import OfflineProgress
     from plugins.interfaces import PluginError
 
     notifier = SystemdNotifier.from_environment()
     daemon = Daemon(config, args.config, notifier)
+    # Before start(): reading the files' lengths takes a moment that would otherwise count as analysis time.
+    progress = OfflineProgress(config.cameras, daemon.camera_status) if args.exit_when_done else None
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         # The handler only queues the signal: no lock may be taken inside a handler (cpython#126434).
         signal.signal(signum, lambda number, _frame: daemon.signals.put_nowait(number))
@@ -97,11 +100,14 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     notifier.ready(daemon.status_line())
     try:
-        daemon.wait(exit_when_done=args.exit_when_done, max_seconds=args.max_seconds)
+        daemon.wait(exit_when_done=args.exit_when_done, max_seconds=args.max_seconds,
+                    on_turn=progress.update if progress and progress.active else None)
     finally:  # whatever ends the main loop, queued events are published or spooled
         notifier.stopping()
         daemon.shutdown()
         notifier.close()
+    if progress is not None and progress.active:  # after shutdown: the last frames are analysed by then
+        print(progress.finish(daemon.events_by_type), flush=True)
     return 0
 
 
