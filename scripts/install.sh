@@ -93,7 +93,7 @@ fi
 chown 0:"$gid" "$config"
 chmod 0640 "$config"
 
-# -- the unit: paths under the prefix; systemd refuses to start a unit naming a group that does not exist -------
+# -- the unit (paths under the prefix; systemd refuses to start a unit naming a group that does not exist), completion
 install -d -m 0755 "$root/etc/systemd/system"
 unit=$root/etc/systemd/system/argusd.service
 sed -e "s#/opt/argusd#$prefix#g" \
@@ -101,6 +101,9 @@ sed -e "s#/opt/argusd#$prefix#g" \
     "$SOURCE/systemd/argusd.service" > "$unit.new"
 chmod 0644 "$unit.new"
 mv "$unit.new" "$unit"
+install -d -m 0755 "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions"
+"$venv/bin/argusd" completion bash > "$root/usr/share/bash-completion/completions/argusd"
+"$venv/bin/argusd" completion zsh > "$root/usr/share/zsh/vendor-completions/_argusd"
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
 fi

@@ -16,6 +16,9 @@ from daemon.core.redact import redact_url
 
 log = logging.getLogger("argusd")
 
+COMPLETION_SHELLS = ("bash", "zsh")
+FILE_ARGUMENTS = {"config", "model"}  # argument destinations that name a file
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="argusd", description="Streaming video analytics daemon.")
@@ -45,7 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--half", action="store_true", help="FP16 weights")
     events_cli.add_parser(commands)
     status_cli.add_parser(commands)
+    completion = commands.add_parser("completion", help="print a shell completion script",
+                                     description="Print a completion script for SHELL. bash: "
+                                     "`argusd completion bash > /etc/bash_completion.d/argusd`; zsh: "
+                                     "`argusd completion zsh > \"${fpath[1]}/_argusd\"`.")
+    completion.add_argument("shell", choices=COMPLETION_SHELLS)
     return parser
+
+
+def _completion(shell: str) -> int:
+    import shtab
+
+    parser = _parser()
+    parsers = [parser, *(choice for action in parser._actions  # noqa: SLF001 (argparse has no public walk)
+                         if isinstance(action, argparse._SubParsersAction)  # noqa: SLF001
+                         for choice in action.choices.values())]
+    for action in (action for each in parsers for action in each._actions):  # noqa: SLF001
+        if action.dest in FILE_ARGUMENTS:  # complete as file names, not as free words
+            vars(action)["complete"] = shtab.FILE  # shtab's own attribute, unknown to argparse's types
+    print(shtab.complete(parser, shell), end="")
+    return 0
 
 
 def _check_config(path: str, offline: bool) -> int:
@@ -142,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         return events_cli.run(args)
     if args.command == "status":
         return status_cli.run(args)
+    if args.command == "completion":
+        return _completion(args.shell)
     return _run(args)
 
 

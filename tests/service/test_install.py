@@ -96,6 +96,7 @@ def test_install_into_a_prefix_and_root_then_again(tmp_path: Path) -> None:
     assert _mode_and_owner(root / "etc/argusd") == (0o750, 0, gid)
     assert _mode_and_owner(root / "var/lib/argusd") == (0o750, uid, gid)
     assert (prefix / "docs/operations.md").is_file()  # the unit's Documentation=
+    assert "check-config" in (root / "usr/share/bash-completion/completions/argusd").read_text()
 
     # Again, on a host that now has a render group and an edited config: the config stays, the groups follow.
     with (root / "etc/group").open("a") as groups:
