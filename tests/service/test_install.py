@@ -34,7 +34,9 @@ def _staging_root(path: Path) -> Path:
     (path / "etc").mkdir(parents=True)
     for name in ACCOUNT_FILES:
         lines = Path("/etc", name).read_text().splitlines(keepends=True)
-        (path / "etc" / name).write_text("".join(line for line in lines if not line.startswith("render:")))
+        copy = path / "etc" / name
+        copy.touch(mode=0o600 if "shadow" in name else 0o644)  # password hashes stay root's
+        copy.write_text("".join(line for line in lines if not line.startswith("render:")))
     return path
 
 
