@@ -1,5 +1,6 @@
-# argusd: `make demo` sets everything up and runs the daemon on real footage; `make test` sets up and tests.
-.PHONY: setup demo test
+# argusd: `make demo` sets everything up and runs the daemon on real footage; `make test` sets up and tests;
+# `sudo make install` installs it as a system service (scripts/install.sh; PREFIX=... ROOT=... pass through).
+.PHONY: setup demo test install
 
 setup:
 	scripts/setup.sh
@@ -9,3 +10,6 @@ demo: setup
 
 test: setup
 	scripts/test.sh
+
+install:
+	scripts/install.sh

@@ -4,23 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(
-    gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-    gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
-    gir1.2-gst-rtsp-server-1.0 libgirepository1.0-dev libcairo2-dev pkg-config unzip redis-server prometheus
-)
-
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    echo "setup: installing system packages: ${missing[*]}"
-    sudo_cmd=()
-    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+. scripts/lib/apt.sh
+# The runtime packages, plus the RTSP server and unzip (test cameras and assets), Redis and Prometheus (the
+# tests run both), systemd-analyze (the unit's tests) and zsh (the completion's tests).
+ensure_apt_packages "${RUNTIME_APT_PACKAGES[@]}" gir1.2-gst-rtsp-server-1.0 unzip redis-server prometheus systemd zsh
 
 python_bin=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then

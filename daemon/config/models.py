@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from daemon.core.events import EventType
 
@@ -259,6 +259,11 @@ class CameraConfig(StrictModel):
         "detector allows, and event times follow the file's own timeline from the moment it started (for "
         "recordings and repeatable tests; not with `loop`)."
     )
+    start_time: AwareDatetime | None = Field(
+        None, description="With `realtime: false` only: when the recording started, as an ISO 8601 time with its "
+        "UTC offset (`2024-05-01T08:30:00+02:00`). Event times then follow the file's timeline from this moment "
+        "instead of from the wall clock at its first frame."
+    )
     enabled: bool = Field(True, description="Set false to keep a camera in the file without running it.")
     watchdog_s: Annotated[float, Field(gt=0, le=600)] = Field(
         5.0, description="Seconds without a frame before a streaming camera counts as stalled and is reconnected "
@@ -317,6 +322,8 @@ class CameraConfig(StrictModel):
             problems.append("realtime: false is for file:// sources only; a live camera cannot wait")
         if not self.realtime and self.loop:
             problems.append("realtime: false and loop: true do not go together (the timeline would restart)")
+        if self.start_time is not None and self.realtime:
+            problems.append("start_time needs realtime: false (a file played in real time is timed by the clock)")
         repeated = duplicates([*(zone.name for zone in self.zones), *(line.name for line in self.lines)])
         if repeated:
             problems.append(f"zone/line names must be unique per camera: {', '.join(repeated)}")

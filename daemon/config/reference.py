@@ -7,13 +7,13 @@ import json
 import types
 import typing
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from pydantic_core import PydanticUndefined
 
 from daemon.config.models import Config, Point, nested_model
 
 # Types with a name that says more than their structure.
-NAMED_TYPES = {Point: "[x, y]"}
+NAMED_TYPES = {Point: "[x, y]", AwareDatetime: "ISO 8601 time with offset"}
 
 HEADER = """# Configuration reference
 

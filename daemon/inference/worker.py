@@ -11,7 +11,8 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -58,6 +59,7 @@ class CameraAnalysis:
     frames_analysed: int = 0  # detected on
     frames_skipped: int = 0  # not detected on: no motion
     events: int = 0
+    events_by_type: Counter[str] = field(default_factory=Counter)  # the offline run's summary table
     active_objects: int = 0  # copied from the lifecycle here, so status readers never iterate its dict
 
     def now(self) -> float:
@@ -120,6 +122,10 @@ class InferenceWorker:
             "events": analysis.events if analysis else 0,
             "active_objects": analysis.active_objects if analysis else 0,
         }
+
+    def events_by_type(self, camera_id: str) -> dict[str, int]:
+        analysis = self._analysis.get(camera_id)
+        return dict(analysis.events_by_type) if analysis else {}  # a C-level copy: safe beside the updates
 
     # -- the inference thread ------------------------------------------------------------------------
 
@@ -236,5 +242,6 @@ class InferenceWorker:
         if not events:
             return
         analysis.events += len(events)
+        analysis.events_by_type.update(event.type.value for event in events)
         self.events_produced += len(events)
         self.sink.emit(analysis.camera, events)

@@ -16,6 +16,9 @@ from daemon.core.redact import redact_url
 
 log = logging.getLogger("argusd")
 
+COMPLETION_SHELLS = ("bash", "zsh")
+FILE_ARGUMENTS = {"config", "model"}  # argument destinations that name a file
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="argusd", description="Streaming video analytics daemon.")
@@ -45,7 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--half", action="store_true", help="FP16 weights")
     events_cli.add_parser(commands)
     status_cli.add_parser(commands)
+    completion = commands.add_parser("completion", help="print a shell completion script",
+                                     description="Print a completion script for SHELL. bash: "
+                                     "`argusd completion bash > /etc/bash_completion.d/argusd`; zsh: "
+                                     "`argusd completion zsh > \"${fpath[1]}/_argusd\"`.")
+    completion.add_argument("shell", choices=COMPLETION_SHELLS)
     return parser
+
+
+def _completion(shell: str) -> int:
+    import shtab
+
+    parser = _parser()
+    parsers = [parser, *(choice for action in parser._actions  # noqa: SLF001 (argparse has no public walk)
+                         if isinstance(action, argparse._SubParsersAction)  # noqa: SLF001
+                         for choice in action.choices.values())]
+    for action in (action for each in parsers for action in each._actions):  # noqa: SLF001
+        if action.dest in FILE_ARGUMENTS:  # complete as file names, not as free words
+            vars(action)["complete"] = shtab.FILE  # shtab's own attribute, unknown to argparse's types
+    print(shtab.complete(parser, shell), end="")
+    return 0
 
 
 def _check_config(path: str, offline: bool) -> int:
@@ -82,10 +104,13 @@ def _run(args: argparse.Namespace) -> int:
 
     from daemon.service.daemon import Daemon
     from daemon.service.notify import SystemdNotifier
+    from daemon.service.progress import OfflineProgress
     from plugins.interfaces import PluginError
 
     notifier = SystemdNotifier.from_environment()
     daemon = Daemon(config, args.config, notifier)
+    # Before start(): reading the files' lengths takes a moment that would otherwise count as analysis time.
+    progress = OfflineProgress(config.cameras, daemon.camera_status) if args.exit_when_done else None
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         # The handler only queues the signal: no lock may be taken inside a handler (cpython#126434).
         signal.signal(signum, lambda number, _frame: daemon.signals.put_nowait(number))
@@ -97,11 +122,14 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     notifier.ready(daemon.status_line())
     try:
-        daemon.wait(exit_when_done=args.exit_when_done, max_seconds=args.max_seconds)
+        daemon.wait(exit_when_done=args.exit_when_done, max_seconds=args.max_seconds,
+                    on_turn=progress.update if progress and progress.active else None)
     finally:  # whatever ends the main loop, queued events are published or spooled
         notifier.stopping()
         daemon.shutdown()
         notifier.close()
+    if progress is not None and progress.active:  # after shutdown: the last frames are analysed by then
+        print(progress.finish(daemon.events_by_type), flush=True)
     return 0
 
 
@@ -136,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         return events_cli.run(args)
     if args.command == "status":
         return status_cli.run(args)
+    if args.command == "completion":
+        return _completion(args.shell)
     return _run(args)
 
 

@@ -7,6 +7,7 @@ import logging
 import queue
 import signal
 import time
+from collections.abc import Callable
 
 from daemon.config.loading import load_config
 from daemon.config.models import Config, ConfigError
@@ -132,9 +133,11 @@ class Daemon:
 
     # -- the main loop -------------------------------------------------------------------------------
 
-    def wait(self, exit_when_done: bool = False, max_seconds: float | None = None) -> None:
+    def wait(self, exit_when_done: bool = False, max_seconds: float | None = None,
+             on_turn: Callable[[], None] | None = None) -> None:
         """Run until a stop signal, ``max_seconds``, or (with ``exit_when_done``) every camera has finished
-        and its frames are analysed. Signals that arrived together count once: a stop wins, then one reload."""
+        and its frames are analysed. Signals that arrived together count once: a stop wins, then one reload.
+        ``on_turn`` runs every turn (the offline progress display)."""
         deadline = time.monotonic() + max_seconds if max_seconds else None
         while True:
             pending = self._take_signals()
@@ -145,6 +148,8 @@ class Daemon:
                 self.reload()
                 self.notifier.ready()
             self._feed_watchdog(self.worker.heartbeat if self.worker else time.monotonic())
+            if on_turn is not None:
+                on_turn()
             if deadline is not None and time.monotonic() >= deadline:
                 log.info("run time limit reached")
                 return
@@ -207,6 +212,9 @@ class Daemon:
         sources = self.cameras.sources() if self.cameras else []
         streaming = self.cameras.streaming() if self.cameras else 0
         return f"{streaming}/{len(sources)} camera(s) streaming, {self.publisher.published} event(s) published"
+
+    def events_by_type(self, camera_id: str) -> dict[str, int]:
+        return self.worker.events_by_type(camera_id) if self.worker else {}
 
     def camera_status(self) -> list[dict]:
         return self.cameras.status() if self.cameras else []

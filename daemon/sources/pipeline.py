@@ -73,7 +73,7 @@ class GstPipelineRun:
         self._tally = FrameTally(lossless=config.offline)
         self._pulled = 0  # written by the inference thread only
         self._seq_base = first_seq  # videorate numbers its output from 0, again after a seek (looping file)
-        self._timeline_origin: float | None = None  # offline: wall time of the file's PTS 0 in this run
+        self._timeline_origin: float | None = None  # offline: the time of the file's PTS 0 (start_time or now)
 
     # -- PipelineRun ---------------------------------------------------------------------------------
 
@@ -118,7 +118,9 @@ class GstPipelineRun:
         frame = frame_from_sample(sample, self.config.id, self._seq_base)
         if self.config.offline and frame.pts_ns >= 0:
             if self._timeline_origin is None:
-                self._timeline_origin = frame.captured_at - frame.pts_ns / 1e9
+                start = self.config.start_time
+                self._timeline_origin = (start.timestamp() if start is not None
+                                         else frame.captured_at - frame.pts_ns / 1e9)
             frame.captured_at = self._timeline_origin + frame.pts_ns / 1e9
         return frame
 

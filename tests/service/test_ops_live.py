@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.client import HTTPResponse
 
 import cv2
@@ -28,8 +25,8 @@ from tests.support.assets import BIKES, DETECTOR, REPO, free_port, require_asset
 from tests.support.configs import daemon_config, detector_config, write_config
 from tests.support.daemon import RunningDaemon, running_daemon
 from tests.support.polling import wait_for
+from tests.support.prometheus import PROMETHEUS_DIR, RunningPrometheus, running_prometheus
 
-PROMETHEUS_DIR = REPO / "config" / "prometheus"
 DASHBOARD = REPO / "config" / "grafana" / "dashboards" / "argusd-overview.json"
 DOCS = REPO / "docs" / "operations.md"
 PATTERN_SIZE = (320, 240)  # the test:// camera's configured processing size
@@ -76,52 +73,16 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
         redis.Redis().delete(stream)
 
 
-@dataclass
-class RunningPrometheus:
-    process: subprocess.Popen
-    base: str
-
-    def query(self, expr: str) -> list[dict]:
-        status, _, body = _get(f"{self.base}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
-        payload = json.loads(body)
-        if status != 200 or payload.get("status") != "success":
-            raise AssertionError(f"query {expr!r} failed: {payload.get('error', body[:200])}")
-        return payload["data"]["result"]
-
-
 @pytest.fixture(scope="module")
 def prometheus(daemon: RunningDaemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus]:
-    """Debian's Prometheus with the shipped example config, pointed at the test daemon, scraping each second."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("prometheus not installed: run scripts/setup.sh (it installs Debian's prometheus)")
-    directory = tmp_path_factory.mktemp("prometheus")
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    config["global"].update({"scrape_interval": "1s", "evaluation_interval": "1s"})
-    config["rule_files"] = [str(PROMETHEUS_DIR / name) for name in config["rule_files"]]
-    (job,) = config["scrape_configs"]
-    job["static_configs"] = [{"targets": [daemon.address]}]
-    (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    with (directory / "prometheus.log").open("wb") as log_file:
-        process = subprocess.Popen(
-            [binary, f"--config.file={directory / 'prometheus.yml'}", f"--storage.tsdb.path={directory / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log_file, stderr=subprocess.STDOUT)
-    server = RunningPrometheus(process, f"http://127.0.0.1:{port}")
-    try:
-        wait_for(lambda: _get(f"{server.base}/-/ready")[0] == 200, 30, "Prometheus to start", interval=0.25,
-                 ignoring=NOT_YET)
+    """Debian's Prometheus with the shipped example config and rules, scraping the test daemon each second."""
+    assert daemon.address is not None
+    with running_prometheus(daemon.address, tmp_path_factory.mktemp("prometheus")) as server:
         # Enough history for rates over RATE_INTERVAL, and at least one published event to rate.
-        wait_for(lambda: server.query('up{job="argusd"} == 1'), 30, "the first scrape", interval=0.25,
-                 ignoring=NOT_YET)
-        wait_for(lambda: server.query("argusd_events_published_total > 0"), 90, "a published event", interval=0.25,
-                 ignoring=NOT_YET)
+        wait_for(lambda: server.query('up{job="argusd"} == 1'), 30, "the first scrape", interval=0.25)
+        wait_for(lambda: server.query("argusd_events_published_total > 0"), 90, "a published event", interval=0.25)
         time.sleep(5)
         yield server
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 # -- Prometheus and Grafana -------------------------------------------------------------------------------
@@ -137,10 +98,10 @@ def _dashboard_expressions() -> list[str]:
     return expressions
 
 
-def _grafana_to_promql(expr: str) -> str:
-    # The dashboard's variables default to All, whose value (allValue) is ".*".
-    for variable in ("job", "instance", "camera"):
-        expr = expr.replace(f"${variable}", ".*")
+def _grafana_to_promql(expr: str, values: dict[str, str]) -> str:
+    for variable, value in values.items():
+        expr = expr.replace(f"${variable}", value)
+    assert "$" not in expr.replace("$__rate_interval", ""), expr
     return expr.replace("$__rate_interval", RATE_INTERVAL)
 
 
@@ -155,10 +116,15 @@ def _signal_of(expr: str) -> str:
     return re.sub(r"(==|!=|>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)(?![\w.])", r"\1 bool \2", expr)
 
 
-def test_every_dashboard_expression_returns_series(prometheus: RunningPrometheus) -> None:
+@pytest.mark.parametrize("selection", ["All", "one camera"])
+def test_every_dashboard_expression_returns_series(prometheus: RunningPrometheus, daemon: RunningDaemon,
+                                                   selection: str) -> None:
+    # All: the variables' allValue (".*"); one camera: what picking this daemon and camera in Grafana sends.
+    values = ({"job": ".*", "instance": ".*", "camera": ".*"} if selection == "All"
+              else {"job": "argusd", "instance": str(daemon.address), "camera": "bikes"})
     expressions = _dashboard_expressions()
     assert len(expressions) >= 20
-    empty = [expr for expr in expressions if not prometheus.query(_grafana_to_promql(expr))]
+    empty = [expr for expr in expressions if not prometheus.query(_grafana_to_promql(expr, values))]
     assert not empty, "dashboard expressions without series:\n" + "\n".join(empty)
 
 
@@ -171,8 +137,7 @@ def test_every_alert_expression_returns_series(prometheus: RunningPrometheus) ->
         if not prometheus.query(signal):
             empty.append(f"{rule['alert']}: {signal}")
     assert not empty, "alert expressions without series:\n" + "\n".join(empty)
-    status, _, body = _get(f"{prometheus.base}/api/v1/rules")
-    loaded = {rule["name"]: rule for group in json.loads(body)["data"]["groups"] for rule in group["rules"]}
+    loaded = prometheus.rules()
     assert set(loaded) == {rule["alert"] for rule in rules}
     assert all(rule["health"] == "ok" for rule in loaded.values()), loaded
     # A healthy daemon fires nothing (ArgusdRedisUnreachable: redis_up is 1 once events were published).

@@ -20,6 +20,7 @@ from tests.support.assets import BIKES, REPO, free_port, require_asset
 from tests.support.configs import daemon_config, write_config
 from tests.support.daemon import RunningDaemon, running_daemon
 from tests.support.polling import wait_for
+from tests.support.prometheus import running_prometheus
 from tests.support.redis import RedisServer
 
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
@@ -53,16 +54,20 @@ def _scrape_outage_series(daemon: RunningDaemon) -> dict[str, float]:
     return series
 
 
-def _record_a_spooled_outage(redis_server: RedisServer, tmp_path: Path) -> list[dict[str, float]]:
-    """Scrapes of a daemon (real detector, looping footage) while Redis is up, then every second after
-    its Redis was stopped."""
-    port = free_port()
-    config = write_config(tmp_path / "argusd.yaml", daemon_config(
+def _spooling_daemon_config(redis_server: RedisServer, tmp_path: Path, port: int) -> Path:
+    """A daemon (real detector, looping footage) that spools while its private Redis is away."""
+    return write_config(tmp_path / "argusd.yaml", daemon_config(
         [{"id": "bikes", "url": f"file://{require_asset(BIKES)}", "fps": 8, "loop": True}],
         tracker={"confirm_frames": 2, "update_interval_s": 1},
         redis={"url": redis_server.url, "stream": "argusd:test:events", "command_timeout_s": 0.5,
                "connect_timeout_s": 0.5, "backoff_max_s": 1},
         spool={"directory": str(tmp_path / "spool"), "max_bytes": 64 * 1024 * 1024}, port=port))
+
+
+def _record_a_spooled_outage(redis_server: RedisServer, tmp_path: Path) -> list[dict[str, float]]:
+    """Scrapes of the spooling daemon while Redis is up, then every second after its Redis was stopped."""
+    port = free_port()
+    config = _spooling_daemon_config(redis_server, tmp_path, port)
     client = redis.Redis.from_url(redis_server.url)
     with running_daemon(config, "--max-seconds", "120", address=f"127.0.0.1:{port}") as daemon:
         wait_for(lambda: daemon.check_running() and client.xlen("argusd:test:events") >= 2, 90,
@@ -126,6 +131,33 @@ def test_outage_alerts_fire_on_the_series_of_a_real_spooled_outage(redis_server:
     test_file.write_text(yaml.safe_dump(rule_test, sort_keys=False))
     result = _promtool("test", "rules", str(test_file))
     assert result.returncode == 0, f"{result.stdout}{result.stderr}\nseries:\n{test_file.read_text()}"
+
+
+ALERT_FOR = "2s"  # every `for:` in the live test's copy of the rules, so an outage fires within seconds
+
+
+def test_a_live_prometheus_fires_redis_unreachable_when_the_daemons_redis_stops(redis_server: RedisServer,
+                                                                                  tmp_path: Path) -> None:
+    """The shipped rules (their `for:` cut to ALERT_FOR) on a real Prometheus scraping the daemon each second:
+    ArgusdRedisUnreachable is quiet while Redis answers and fires once it is stopped."""
+    port = free_port()
+    target = f"127.0.0.1:{port}"
+    config = _spooling_daemon_config(redis_server, tmp_path, port)
+    client = redis.Redis.from_url(redis_server.url)
+    with running_daemon(config, "--max-seconds", "120", address=target) as daemon, \
+            running_prometheus(target, tmp_path, alert_for=ALERT_FOR) as prometheus:
+        wait_for(lambda: daemon.check_running() and client.xlen("argusd:test:events") >= 2, 90,
+                 "the first events in Redis")
+        # argusd_redis_up is 0 until the first reply (the real `for:` covers that), so with ALERT_FOR the alert
+        # may fire at start-up; it must clear while Redis answers. Only it is watched: on a busy CPU the
+        # detector may fall behind, which ArgusdFrameDropRateHigh rightly reports.
+        wait_for(lambda: "ArgusdRedisUnreachable" not in prometheus.alert_states(), 30,
+                 "ArgusdRedisUnreachable to be quiet while Redis answers", interval=0.5,
+                 details=prometheus.alert_states)
+        assert all(rule["health"] == "ok" for rule in prometheus.rules().values()), prometheus.rules()
+        redis_server.stop()
+        wait_for(lambda: daemon.check_running() and prometheus.alert_states().get("ArgusdRedisUnreachable")
+                 == "firing", 30, "ArgusdRedisUnreachable to fire", interval=0.5, details=prometheus.alert_states)
 
 
 def test_example_config_and_rules_pass_promtool_check() -> None:
