@@ -87,6 +87,11 @@ class UltralyticsDetector:
         checked = load_model(source, source) if format_runtime(source) is None else None
         choice = choose_model(config, source, self.device, self.half)
         self.runtime = choice.runtime
+        # OpenVINO on a CPU is fastest one image at a time (its LATENCY mode already uses every core): with 4
+        # cameras decoding on 2 cores it ran the fall detector at 320 at 112.8 f/s at batch 1 and 105.8 at
+        # batch 4 (issue 12's table), 6.0 and 4.5 in benchmarks/run.py on a loaded machine. A batch is then
+        # run as consecutive single images; the other runtimes gain from whole batches.
+        self.largest_call = 1 if self.runtime == "openvino" and self.device == "cpu" else None
         self.model = checked if checked is not None and choice.path == source else load_model(choice.path, source)
         self.model_names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
         self.class_filter = self._class_ids(config.classes)
@@ -97,11 +102,6 @@ class UltralyticsDetector:
         self.input_size = config.imgsz  # its letterbox would shrink a larger image to this anyway
         self._warm_up()  # also builds ultralytics' predictor and its runtime session
         self.threads = None if self.device.startswith("cuda") else config.threads or default_threads(self.runtime)
-        # OpenVINO on a CPU is fastest one image at a time (its LATENCY mode already uses every core): with 4
-        # cameras decoding on 2 cores it ran the fall detector at 320 at 112.8 f/s at batch 1 and 105.8 at
-        # batch 4 (issue 12's table), 6.0 and 4.5 in benchmarks/run.py on a loaded machine. A batch is then
-        # run as consecutive single images; the other runtimes gain from whole batches.
-        self.largest_call = 1 if self.runtime == "openvino" and self.device == "cpu" else None
         if self.threads is not None:
             self._limit_cpu_threads(choice.path, self.threads)
         log.info(
