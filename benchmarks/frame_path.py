@@ -37,23 +37,25 @@ from daemon.sources.camera import CameraSource  # noqa: E402
 
 
 class Timed:
-    """Counts the calls of one function and the wall time spent inside it."""
+    """Counts the calls of one method and the wall time spent inside it (``wrap`` replaces the method)."""
 
-    def __init__(self, function: Callable[..., Any]) -> None:
-        self.function = function
+    def __init__(self) -> None:
         self.calls = 0
         self.seconds = 0.0
         self.lock = threading.Lock()
 
-    def __call__(self, *args: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.function(*args)
-        finally:
-            elapsed = time.perf_counter() - started
-            with self.lock:
-                self.calls += 1
-                self.seconds += elapsed
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any) -> Any:  # a plain function, so it binds as a method
+            started = time.perf_counter()
+            try:
+                return function(*args)
+            finally:
+                elapsed = time.perf_counter() - started
+                with self.lock:
+                    self.calls += 1
+                    self.seconds += elapsed
+
+        return timed
 
 
 def cpu_seconds() -> float:
@@ -69,11 +71,9 @@ def main() -> int:
     options = parser.parse_args()
     pulled = hasattr(CameraSource, "pull_frame")
     timed: dict[str, Timed] = {}
-    if pulled:  # each pull: one call from the batcher, a sample when there is one
-        timed["GstPipelineRun.pull"] = pipeline.GstPipelineRun.pull = Timed(pipeline.GstPipelineRun.pull)
-    else:  # each decoded frame: appsink's callback, its copy out of GStreamer and the batcher's put
-        timed["GstPipelineRun._on_sample"] = pipeline.GstPipelineRun._on_sample = Timed(
-            pipeline.GstPipelineRun._on_sample)
+    name = "pull" if pulled else "_on_sample"  # pull: per call of the batcher; _on_sample: per decoded frame
+    timed[f"GstPipelineRun.{name}"] = Timed()
+    setattr(pipeline.GstPipelineRun, name, timed[f"GstPipelineRun.{name}"].wrap(getattr(pipeline.GstPipelineRun, name)))
     batch_size = options.cameras
     batcher: Any = FreshestFrameBatcher(batch_size, 0.01) if pulled else \
         FreshestFrameBatcher(batch_size, 0.01, lambda _camera: None)
