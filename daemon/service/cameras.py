@@ -33,7 +33,7 @@ class CameraFleet:
             return list(self._sources.values())
 
     def add(self, camera: CameraConfig) -> None:
-        self.metrics.add_camera(camera.id, camera.fps, motion_gated=camera.motion.enabled)
+        self.metrics.add_camera(camera.id, camera.fps)
         self.worker.add_camera(camera)
         source = CameraSource(camera, self._on_state, self._on_counts, self._on_reconnect)
         with self._lock:

@@ -175,10 +175,9 @@ class Metrics:
         self.caption_seconds.labels(name)
         self.caption_queue.labels(name).set(0)
 
-    def add_camera(self, camera_id: str, fps_target: float, motion_gated: bool = False) -> None:
+    def add_camera(self, camera_id: str, fps_target: float) -> None:
         """Create the camera's series at 0 so dashboards and alerts see it before its first frame; until
-        then its last-analysed time is the time it was added, so a camera never analysed looks stalled.
-        Skipped-frame series exist for cameras with motion gating only."""
+        then its last-analysed time is the time it was added, so a camera never analysed looks stalled."""
         self.camera_fps_target.labels(camera_id).set(fps_target)
         self.camera_last_analysed.labels(camera_id).set(time.time())
         self.camera_up.labels(camera_id)
@@ -187,9 +186,8 @@ class Metrics:
             counter.labels(camera_id)
         for reason in FRAME_DROP_REASONS:
             self.frames_dropped.labels(camera_id, reason)
-        if motion_gated:
-            for reason in FRAME_SKIP_REASONS:
-                self.frames_skipped.labels(camera_id, reason)
+        for reason in FRAME_SKIP_REASONS:  # 0 for a camera without motion gating: it skips nothing
+            self.frames_skipped.labels(camera_id, reason)
         for event_type in EventType:
             self.events_produced.labels(camera_id, event_type.value)
             self.events_published.labels(camera_id, event_type.value)

@@ -104,7 +104,7 @@ def test_a_person_standing_still_stays_one_object_rechecked_every_keepalive(dete
     camera = CameraConfig(id="still", url="file:///scene.mp4", fps=5, realtime=False,
                           motion=MotionConfig(enabled=True, keepalive_s=KEEPALIVE_S))
     counting, sink, metrics = CountingDetector(detector), ListSink(), Metrics()
-    metrics.add_camera(camera.id, camera.fps, motion_gated=True)
+    metrics.add_camera(camera.id, camera.fps)
     worker = InferenceWorker(counting, FreshestFrameBatcher(8, 0.0),
                              TrackerConfig(confirm_frames=3, lost_timeout_s=2.5), 0.25, CropClassifiers([]), sink,
                              metrics)

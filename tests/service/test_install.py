@@ -19,8 +19,7 @@ from tests.support.assets import REPO
 
 INSTALL = REPO / "scripts" / "install.sh"
 ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
-TEST_EXTRAS = {"pytest", "pytest-timeout", "jsonschema", "ruff", "mypy", "onnx", "onnxruntime", "openvino",
-               "transformers"}
+TEST_EXTRAS = {"pytest", "pytest-timeout", "jsonschema", "ruff", "mypy", "transformers"}
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="install.sh runs as root"),
