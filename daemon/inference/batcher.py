@@ -70,7 +70,9 @@ class FreshestFrameBatcher:
         batch: dict[str, Frame] = {}
         deadline = time.monotonic() + timeout  # for the first frame; then for the rest of the batch
         while not self._closed:
-            for camera_id, pull in self._without(batch)[: self.max_batch - len(batch)]:
+            for camera_id, pull in self._without(batch):  # every camera, so a dead one cannot hide a live one
+                if len(batch) >= self.max_batch:
+                    break
                 deadline = self._take(batch, camera_id, pull(0), deadline)
             pending = self._without(batch)
             remaining = deadline - time.monotonic()

@@ -149,3 +149,12 @@ def test_an_idle_batcher_takes_a_frame_as_soon_as_it_comes_and_a_closed_one_retu
     cameras["a"].put(frame("a", 0))
     started = time.monotonic()
     assert batcher.next_batch(2) == [] and time.monotonic() - started < 0.1
+
+
+def test_cameras_without_frames_do_not_hide_one_that_has_a_frame() -> None:
+    batcher = FreshestFrameBatcher(2, 0.0)
+    cameras = slots(batcher, ["dead-a", "dead-b", "live"])
+    cameras["live"].put(frame("live", 3))
+    started = time.monotonic()
+    assert [f.camera_id for f in batcher.next_batch(1)] == ["live"]
+    assert time.monotonic() - started < 0.2
