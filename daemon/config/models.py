@@ -224,7 +224,7 @@ class MotionConfig(StrictModel):
     )
     pixel_threshold: Annotated[int, Field(ge=1, le=255)] = Field(
         15, description="Grey levels (0-255) by which a pixel of the frame's small grey copy (about 100 px wide, "
-        "blurred) must differ from the slowly updated background to count as changed."
+        "blurred) must differ from the copy of half a second earlier to count as changed."
     )
     min_area: Annotated[float, Field(gt=0, le=1)] = Field(
         0.002, description="Fraction of the frame that must change for the frame to count as motion; lower it "
