@@ -5,7 +5,10 @@
 
 On the same machine, the same weights and the same streams:
 1. the project's test RTSP server serves N cameras of real footage (bikes.mp4 upscaled to 1280x720, 30 fps,
-   H.264, looped) on 127.0.0.1;
+   H.264) on 127.0.0.1. The footage is encoded once, before the run, into FOOTAGE_SECONDS of H.264 cached
+   under .cache/bench, and the server sends it as it is: a real camera encodes on its own chip, so the server
+   must not spend the cores being measured (live x264 for 4 cameras took 78% of one of this machine's two
+   cores). `--server-encodes` restores the live encoder (looped footage) for comparison;
 2. the limit: the bare model's throughput (ultralytics' predict on decoded frames held in memory) for each
    runtime (torch, ONNX Runtime, OpenVINO; exported once for the limit only) at batch 1 and N, while the N
    streams are received and decoded by a minimal GStreamer client (decoding is work no client can skip),
@@ -45,6 +48,7 @@ MODELS = REPO / ".cache" / "bench"
 FOOTAGE = REPO / ".cache" / "assets" / "bikes.mp4"
 DETECTOR = REPO / ".cache" / "assets" / "fall-detector.pt"
 RUNTIMES = ("torch", "onnxruntime", "openvino")
+FOOTAGE_SECONDS = 180  # longer than any phase of the run; each phase connects afresh and starts it again
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -104,13 +108,43 @@ class CpuClock:
         return 0.0
 
 
+def encoded_footage(width: int, height: int, fps: int, bitrate: int) -> Path:
+    """FOOTAGE as H.264 in MP4 at the cameras' size, rate and bitrate, FOOTAGE_SECONDS long (the clip repeated),
+    encoded once (about a minute here) and cached."""
+    target = MODELS / f"{FOOTAGE.stem}-{width}x{height}-{fps}fps-{bitrate}k-{FOOTAGE_SECONDS}s.mp4"
+    if target.is_file():
+        return target
+    from daemon.sources.gst import Gst
+
+    clip_seconds = 10  # bikes.mp4
+    repeats = -(-FOOTAGE_SECONDS // clip_seconds)
+    log(f"encoding {FOOTAGE.name} once into {FOOTAGE_SECONDS} s of {width}x{height} {fps} fps H.264 ({target.name})")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    clips = " ".join(f'filesrc location="{FOOTAGE}" ! decodebin ! joined. ' for _ in range(repeats))
+    pipeline = Gst.parse_launch(
+        "concat name=joined ! videoconvert ! videoscale add-borders=false ! videorate "
+        f"! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1,pixel-aspect-ratio=1/1 "
+        f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate={bitrate} "
+        f'! video/x-h264,profile=baseline ! h264parse ! mp4mux ! filesink location="{partial}" {clips}')
+    pipeline.set_state(Gst.State.PLAYING)
+    message = pipeline.get_bus().timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    if message.type == Gst.MessageType.ERROR:
+        raise SystemExit(f"encoding the footage failed: {message.parse_error()[0].message}")
+    partial.rename(target)
+    return target
+
+
 class RtspCameras:
     """N H.264 cameras of real footage from the project's test RTSP server."""
 
-    def __init__(self, count: int, width: int, height: int, fps: int, bitrate: int) -> None:
+    def __init__(self, count: int, width: int, height: int, fps: int, bitrate: int, server_encodes: bool) -> None:
         self.port = free_port()
         self.paths = [f"/cam{i + 1}" for i in range(count)]
-        command = [PYTHON, "-m", "daemon.testing.rtsp_server", "--port", str(self.port), "--source", str(FOOTAGE),
+        source = ["--source", str(FOOTAGE)] if server_encodes else [
+            "--source", str(encoded_footage(width, height, fps, bitrate)), "--passthrough"]
+        command = [PYTHON, "-m", "daemon.testing.rtsp_server", "--port", str(self.port), *source,
                    "--width", str(width), "--height", str(height), "--fps", str(fps), "--bitrate", str(bitrate)]
         for path in self.paths:
             command += ["--path", path]
@@ -461,6 +495,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--stream-fps", type=int, default=30)
     parser.add_argument("--bitrate", type=int, default=2000, help="kbit/s per camera")
+    parser.add_argument("--server-encodes", action="store_true",
+                        help="the camera server encodes live (on the measured cores) instead of sending pre-encoded H.264")
     parser.add_argument("--camera-fps", type=float, default=30.0, help="argusd's analysis fps per camera")
     parser.add_argument("--batch", type=int, default=None, help="argusd max_batch and the limit's batch (default N)")
     parser.add_argument("--device", default="cpu")
@@ -493,12 +529,13 @@ def main(argv: list[str] | None = None) -> int:
         "stream_fps": options.stream_fps, "width": options.width, "height": options.height,
         "model": options.model, "imgsz": options.imgsz,
         "stream": f"H.264 {options.width}x{options.height} {options.stream_fps} fps {options.bitrate} kbit/s "
-                  f"({FOOTAGE.name}, looped)",
+                  f"({FOOTAGE.name}, {'encoded live by the server' if options.server_encodes else 'pre-encoded'})",
         "command": " ".join([Path(PYTHON).name, "benchmarks/run.py", *(argv or sys.argv[1:])]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "load_before": load_average(),
     }
     log(f"load average {load_average()}; starting {options.cameras} cameras")
-    cameras = RtspCameras(options.cameras, options.width, options.height, options.stream_fps, options.bitrate)
+    cameras = RtspCameras(options.cameras, options.width, options.height, options.stream_fps, options.bitrate,
+                          options.server_encodes)
     workdir = Path(tempfile.mkdtemp(prefix="argusd-bench-"))
     try:
         report["limits"] = measure_limits(cameras, options)

@@ -2,12 +2,15 @@
 
     python -m daemon.testing.rtsp_server --port 8554 --path /cam [--path /cam2 ...]
         [--source test|FILE] [--pattern ball] [--width 1280 --height 720 --fps 30]
-        [--credentials user:password]
+        [--credentials user:password] [--passthrough]
 
 Prints one ``ready rtsp://127.0.0.1:PORT/PATH`` line per mount on stdout once it accepts connections, so a
 test or benchmark can wait for it. A file is decoded once, in real time, and looped for ever (a flushing
 seek to the start at its end); every mount encodes that shared feed, so N mounts cost N encoders, like N
-cameras. SIGTERM/SIGINT stop it cleanly; SIGUSR1 drops every connected client (a camera rebooting, in a
+cameras. With ``--passthrough`` the file must be H.264 in an MP4 already at the wanted size and rate: each
+mount serves it as it is, paced in real time and without decoding or encoding (a real camera encodes on its
+own chip, so a benchmark's server should not spend the cores being measured), and its stream ends with the
+file (a new client starts it again). SIGTERM/SIGINT stop it cleanly; SIGUSR1 drops every connected client (a camera rebooting, in a
 fraction of a second); SIGKILL and SIGSTOP are what tests use to play a dead or hung camera.
 """
 
@@ -45,13 +48,17 @@ def _encoder(args: argparse.Namespace) -> str:
     )
 
 
+def _quoted(path: Path) -> str:
+    """``path`` for a double-quoted gst-launch property value."""
+    return str(path).replace("\\", "\\\\").replace('"', '\\"')
+
+
 class LoopedFile:
     """Decodes a file in real time into an inter-pipeline channel, seeking back to the start at its end."""
 
     def __init__(self, path: Path, args: argparse.Namespace, channel: str) -> None:
-        location = str(path).replace("\\", "\\\\").replace('"', '\\"')
         self.pipeline = Gst.parse_launch(
-            f'filesrc location="{location}" ! decodebin ! videoconvert ! videoscale add-borders=false ! videorate '
+            f'filesrc location="{_quoted(path)}" ! decodebin ! videoconvert ! videoscale add-borders=false ! videorate '
             f"! {_raw_caps(args)} ! intervideosink channel={channel} sync=true"
         )
         bus = self.pipeline.get_bus()
@@ -105,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bitrate", type=int, default=1000, help="kbit/s")
     parser.add_argument("--key-interval", type=int, default=None, help="frames between key frames (default: fps)")
     parser.add_argument("--credentials", default=None, help="user:password required by the server (Basic)")
+    parser.add_argument("--passthrough", action="store_true",
+                        help="serve --source (H.264 in MP4) as it is, without re-encoding; it ends with the file")
     return parser
 
 
@@ -113,15 +122,20 @@ def main(argv: list[str] | None = None) -> int:
     paths = args.path or ["/cam"]
     looped: LoopedFile | None = None
     if args.source == "test":
-        raw = f"videotestsrc is-live=true pattern={args.pattern} ! {_raw_caps(args)}"
+        launch = f"videotestsrc is-live=true pattern={args.pattern} ! {_raw_caps(args)} ! {_encoder(args)}"
     else:
         path = Path(args.source)
         if not path.is_file():
             print(f"no such file: {path}", file=sys.stderr)
             return 2
-        channel = f"argusd-rtsp-{os.getpid()}"
-        looped = LoopedFile(path, args, channel)
-        raw = f"intervideosrc channel={channel} ! {_raw_caps(args, with_format=False)} ! videoconvert"
+        if args.passthrough:
+            launch = (f'filesrc location="{_quoted(path)}" ! qtdemux ! h264parse '
+                      "! rtph264pay name=pay0 pt=96 config-interval=1")
+        else:
+            channel = f"argusd-rtsp-{os.getpid()}"
+            looped = LoopedFile(path, args, channel)
+            launch = (f"intervideosrc channel={channel} ! {_raw_caps(args, with_format=False)} ! videoconvert "
+                      f"! {_encoder(args)}")
 
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
@@ -129,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     mounts = server.get_mount_points()
     for mount in paths:
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(f"( {raw} ! {_encoder(args)} )")
+        factory.set_launch(f"( {launch} )")
         factory.set_shared(True)  # every client of a mount sees the same encoded stream, like a camera
         if args.credentials:
             _with_auth(server, factory, args.credentials)
