@@ -139,7 +139,7 @@ def encoded_footage(width: int, height: int, fps: int, bitrate: int) -> Path:
 class RtspCameras:
     """N H.264 cameras of real footage from the project's test RTSP server."""
 
-    def __init__(self, count: int, width: int, height: int, fps: int, bitrate: int, server_encodes: bool) -> None:
+    def __init__(self, count: int, width: int, height: int, fps: int, bitrate: int, server_encodes: bool = False) -> None:
         self.port = free_port()
         self.paths = [f"/cam{i + 1}" for i in range(count)]
         source = ["--source", str(FOOTAGE)] if server_encodes else [

@@ -10,8 +10,9 @@ seek to the start at its end); every mount encodes that shared feed, so N mounts
 cameras. With ``--passthrough`` the file must be H.264 in an MP4 already at the wanted size and rate: each
 mount serves it as it is, paced in real time and without decoding or encoding (a real camera encodes on its
 own chip, so a benchmark's server should not spend the cores being measured), and its stream ends with the
-file (a new client starts it again). SIGTERM/SIGINT stop it cleanly; SIGUSR1 drops every connected client (a camera rebooting, in a
-fraction of a second); SIGKILL and SIGSTOP are what tests use to play a dead or hung camera.
+file (a new client starts it again). SIGTERM/SIGINT stop it cleanly; SIGUSR1 drops every connected client (a
+camera rebooting, in a fraction of a second); SIGKILL and SIGSTOP are what tests use to play a dead or hung
+camera.
 """
 
 from __future__ import annotations

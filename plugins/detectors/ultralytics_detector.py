@@ -17,6 +17,7 @@ from daemon.config.models import DetectorConfig
 from daemon.core.redact import redact_url
 from daemon.core.types import Detections
 from daemon.inference.devices import resolve_device
+from plugins.detectors.openvino_streams import compile_streams
 from plugins.detectors.runtimes import (
     RuntimeUnavailableError,
     choose_model,
@@ -87,11 +88,6 @@ class UltralyticsDetector:
         checked = load_model(source, source) if format_runtime(source) is None else None
         choice = choose_model(config, source, self.device, self.half)
         self.runtime = choice.runtime
-        # OpenVINO on a CPU is fastest one image at a time (its LATENCY mode already uses every core): with 4
-        # cameras decoding on 2 cores it ran the fall detector at 320 at 112.8 f/s at batch 1 and 105.8 at
-        # batch 4 (issue 12's table), 6.0 and 4.5 in benchmarks/run.py on a loaded machine. A batch is then
-        # run as consecutive single images; the other runtimes gain from whole batches.
-        self.largest_call = 1 if self.runtime == "openvino" and self.device == "cpu" else None
         self.model = checked if checked is not None and choice.path == source else load_model(choice.path, source)
         self.model_names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
         self.class_filter = self._class_ids(config.classes)
@@ -146,8 +142,10 @@ class UltralyticsDetector:
             config = {**compile_model.keywords.get("config", {}), "INFERENCE_NUM_THREADS": threads}
             backend.compile_model = partial(compile_model, config=config)
             path = Path(source)
-            backend.ov_compiled_model = backend.compile_model(core.read_model(str(next(path.glob("*.xml"))
-                                                                                  if path.is_dir() else path)))
+            model = core.read_model(str(next(path.glob("*.xml")) if path.is_dir() else path))
+            # on a CPU, a batch runs as one image per core on independent streams (openvino_streams.py)
+            backend.ov_compiled_model = (compile_streams(core, model, threads) if self.device == "cpu"
+                                         else backend.compile_model(model))
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -160,12 +158,9 @@ class UltralyticsDetector:
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, image in enumerate(images):
             groups.setdefault(image.shape, []).append(index)
-        step = self.largest_call
         for indices in groups.values():
-            for start in range(0, len(indices), step or len(indices)):
-                chunk = indices[start: start + step] if step else indices
-                for index, found in zip(chunk, self._predict([images[i] for i in chunk]), strict=True):
-                    output[index] = found
+            for index, found in zip(indices, self._predict([images[i] for i in indices]), strict=True):
+                output[index] = found
         return output  # type: ignore[return-value]
 
     def _predict(self, images: list[np.ndarray]) -> list[Detections]:
