@@ -366,7 +366,7 @@ class DetectorConfig(StrictModel):
     cache_dir: str | None = Field(
         None, description="Where converted models are kept, one entry per weights, imgsz, precision, batch "
         "and runtime version; default `$STATE_DIRECTORY/models` (systemd's StateDirectory=), else "
-        "/var/lib/argusd/models.",
+        "/var/lib/argusd/models. Entries unused for 30 days are deleted when a conversion runs.",
     )
     max_batch: Annotated[int, Field(ge=1, le=64)] | None = Field(
         None, description="TensorRT: the largest batch the engine is built for; default `batch.max_batch`.",

@@ -4,6 +4,7 @@ runs on its own runtime."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib
 import json
@@ -33,6 +34,11 @@ RUNTIME_PACKAGES = {"openvino": ("openvino",), "onnxruntime": ("onnxruntime", "o
 EXPORT_FORMATS = {"openvino": "openvino", "onnxruntime": "onnx", "tensorrt": "engine"}
 ENTRY_SUFFIXES = {"openvino": "_openvino_model", "onnxruntime": ".onnx", "tensorrt": ".engine"}
 MAX_CAUSE_CHARS = 200
+# A cache entry no start has used for this long is deleted when another conversion runs (weights replaced
+# long ago, an old runtime version): the cache cannot grow without bound as models and versions change.
+UNUSED_ENTRY_S = 30 * 86400
+WORK_PREFIX = ".converting-"  # a conversion's private folder; it holds LOCK_NAME locked while it runs
+LOCK_NAME = ".lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +103,49 @@ def prepare(runtime: str, config: DetectorConfig, model: Path, device: str, half
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     entry = Path(config.cache_path) / f"{model.stem}-{runtime}-{digest}{ENTRY_SUFFIXES[runtime]}"
     if not entry.exists():
+        prune_cache(entry.parent)
         try:
             convert(model, runtime, entry, export_options(runtime, config.imgsz, half, batch, device))
         except Exception as error:  # ultralytics' export and the runtimes' converters raise many types
             raise RuntimeUnavailableError(f"conversion failed: {one_line(error)}") from None
+    os.utime(entry)  # its last use, which prune_cache reads
     return str(entry)
+
+
+def prune_cache(cache: Path) -> None:
+    """Delete what no daemon needs: the folders of conversions whose process died (their lock is free) and
+    entries unused for UNUSED_ENTRY_S. Each deletion is logged; one that fails is left for the next time."""
+    if not cache.is_dir():
+        return
+    now = time.time()
+    for path in cache.iterdir():
+        if path.name.startswith(WORK_PREFIX):
+            if not _abandoned(path):
+                continue  # another daemon is converting into it now
+            reason = "left by a conversion that did not finish"
+        elif not path.name.startswith(".") and now - path.stat().st_mtime > UNUSED_ENTRY_S:
+            reason = f"unused for {(now - path.stat().st_mtime) / 86400:.0f} days"
+        else:
+            continue
+        try:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError as error:
+            log.warning("detector: cannot delete %s from the model cache: %s", path.name, one_line(error))
+            continue
+        log.info("detector: deleted %s from the model cache (%s)", path.name, reason)
+
+
+def _abandoned(work: Path) -> bool:
+    """No process converts into ``work``: nobody holds its lock, or it has none and is older than a minute (a
+    conversion creates the folder, then its lock, so a young folder without one is being started)."""
+    try:
+        with open(work / LOCK_NAME, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return time.time() - work.stat().st_mtime > 60
+    except OSError:  # held: EWOULDBLOCK
+        return False
+    return True
 
 
 def runtime_version(runtime: str) -> str:
@@ -143,7 +187,9 @@ def convert(model: Path, runtime: str, entry: Path, options: dict[str, object]) 
     entry.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     log.info("detector: converting %s for %s (once; kept in %s)", model.name, runtime, entry.parent)
-    with tempfile.TemporaryDirectory(prefix=".converting-", dir=entry.parent) as work:
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=entry.parent) as work, \
+            open(Path(work) / LOCK_NAME, "wb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when this process ends, however it ends
         copy = Path(work) / model.name
         try:
             os.link(model, copy)

@@ -167,3 +167,42 @@ def build_and_detect(config_json: str, barrier: str) -> None:
         time.sleep(0.01)
     detector = UltralyticsDetector(DetectorConfig.model_validate_json(config_json))
     print(detector.runtime, len(detector.detect([np.zeros((IMGSZ, IMGSZ, 3), np.uint8)])))
+
+
+def test_a_killed_conversion_and_long_unused_entries_are_deleted_by_the_next_conversion(
+        weights: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import signal
+    import time
+
+    cache = tmp_path / "cache"
+    config = DetectorConfig(model=str(weights), imgsz=IMGSZ, device="cpu", cache_dir=str(cache))
+    UltralyticsDetector(config)
+    [old] = entries(cache)
+    forty_days_ago = time.time() - 40 * 86400
+    os.utime(old, (forty_days_ago, forty_days_ago))
+    UltralyticsDetector(config)  # a start that uses the entry marks it as used
+    assert old.stat().st_mtime > forty_days_ago + 86400
+
+    other = random_yolo11n(tmp_path / "other.pt", seed=1)
+    killed = subprocess.Popen([sys.executable, "-c", (
+        "from daemon.config.models import DetectorConfig\n"
+        "from plugins.detectors.ultralytics_detector import UltralyticsDetector\n"
+        f"UltralyticsDetector(DetectorConfig(model={str(other)!r}, imgsz={IMGSZ}, device='cpu', "
+        f"cache_dir={str(cache)!r}))")], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(cache.glob(".converting-*/other.pt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(10)
+    [left] = cache.glob(".converting-*")
+    os.utime(old, (forty_days_ago, forty_days_ago))
+
+    with caplog.at_level(logging.INFO):
+        UltralyticsDetector(DetectorConfig(model=str(other), imgsz=IMGSZ, device="cpu", cache_dir=str(cache)))
+    assert not left.exists() and not old.exists()
+    [kept] = entries(cache)
+    assert kept.name.startswith("other-openvino-")
+    deleted = [m for m in messages(caplog, logging.INFO) if "from the model cache" in m]
+    assert sorted(deleted) == sorted([f"detector: deleted {left.name} from the model cache (left by a conversion "
+                                      "that did not finish)",
+                                      f"detector: deleted {old.name} from the model cache (unused for 40 days)"])
