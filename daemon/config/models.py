@@ -15,7 +15,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from daemon.core.events import EventType
 
-SUPPORTED_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "v4l2", "test")
+SUPPORTED_SCHEMES = ("rtsp", "rtsps", "http", "https", "srt", "rtmp", "file", "v4l2", "test")
 CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # use fullmatch: '$' would accept a trailing newline
 
 
@@ -134,7 +134,7 @@ def check_authority(value: str) -> None:
             raise ValueError(f"port {int(port)} out of range 1-65535")
 
 
-NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
+NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https", "srt", "rtmp")
 
 
 class RuleFilter(StrictModel):
@@ -242,7 +242,8 @@ class MotionConfig(StrictModel):
 class CameraConfig(StrictModel):
     id: str = Field(description="Unique camera id; used in metrics labels, events and Redis keys.")
     url: str = Field(
-        description="rtsp://, http(s)://, file://, v4l2:///dev/videoN or test://[pattern]. Percent-encode "
+        description="rtsp(s)://, http(s):// (MJPEG, a video file, an .m3u8 playlist), srt://, rtmp://, file://, "
+        "v4l2:///dev/videoN or test://[pattern]. Percent-encode "
         "`@ : / ? #` in a user name or password; a port must be 1-65535 (docs/cameras.md)."
     )
     fps: Annotated[float, Field(gt=0, le=120)] = Field(
@@ -252,6 +253,17 @@ class CameraConfig(StrictModel):
         None, description="Processing width; GStreamer scales to it (height follows the aspect ratio if unset)."
     )
     height: Annotated[int, Field(ge=32, le=4320)] | None = Field(None, description="Processing height.")
+    rtsp_transport: Literal["tcp", "udp", "auto"] = Field(
+        "tcp", description="rtsp:// only: how RTP travels. tcp: interleaved in the RTSP connection (survives NAT, "
+        "firewalls and lossy Wi-Fi); udp: separate UDP ports (lower latency on a clean LAN, lost packets are "
+        "lost); auto: UDP first, TCP if UDP fails."
+    )
+    clock: Literal["host", "camera"] = Field(
+        "host", description="Where a frame's captured_at comes from. host: this machine's clock when the frame "
+        "arrived. camera: the camera's own NTP clock, from its RTCP sender reports (rtsp:// only), so events of "
+        "several cameras line up by when they were seen; frames before the first report keep the host time. "
+        "The measured offset is the metric argusd_camera_clock_offset_seconds."
+    )
     loop: bool = Field(False, description="file:// sources only: start again at the end instead of stopping.")
     realtime: bool = Field(
         True, description="file:// sources only. true: the file plays at its own speed, like a camera, and frames "
@@ -318,6 +330,9 @@ class CameraConfig(StrictModel):
                             f"({1.0 / self.fps:g} s)")
         if self.backoff_max_s < self.backoff_initial_s:
             problems.append("backoff_max_s must be at least backoff_initial_s")
+        if self.clock == "camera" and urlsplit(self.url).scheme.lower() not in ("rtsp", "rtsps"):
+            problems.append("clock: camera needs an rtsp:// camera (its RTCP sender reports carry the camera's "
+                            "clock); other sources are timed by the host")
         if not self.realtime and urlsplit(self.url).scheme.lower() != "file":
             problems.append("realtime: false is for file:// sources only; a live camera cannot wait")
         if not self.realtime and self.loop:

@@ -20,23 +20,62 @@ from daemon.config.models import CameraConfig
 from daemon.core.memory import release_free_memory
 from daemon.core.types import Frame, YuvImage
 from daemon.sources.gst import GLib, Gst, GstApp, GstVideo
+from daemon.sources.http_probe import HttpKind, HttpProbeError, probe, split_credentials
 from daemon.sources.supervisor import MessageKind, RunMessage, RunStartError, is_live
 
+# An http(s) camera is asked what it serves before each attempt; a camera slower than this to send its
+# response headers is treated as down (the attempt is retried with backoff).
+HTTP_PROBE_TIMEOUT_S = 5.0
+MAX_CAMERA_FPS = 120  # cameras[].fps's bound
 TEST_PATTERNS = {"smpte", "ball", "snow", "black", "white", "red", "green", "blue", "checkers-8", "gamut"}
 
 
-def source_description(url: str) -> tuple[str, dict[str, object]]:
-    """The source element (factory name and properties) for a camera URL; decoding follows it."""
+@dataclass(frozen=True, slots=True)
+class SourcePlan:
+    """How a camera URL becomes decoded video: the source element, the elements that decode after it
+    (``chain``, linked to its static pad; uridecodebin links a dynamic pad instead), and how it behaves."""
+
+    factory: str
+    properties: dict[str, object]
+    chain: str = ""  # e.g. "multipartdemux ! jpegdec", ahead of the rate limiter
+    live: bool = True  # its end or error is a disconnect to reconnect; False: a finite file that plays once
+    paced: bool = False  # the appsink waits for each frame's time: a non-live source plays at its own speed
+
+
+def source_plan(config: CameraConfig, http_kind: HttpKind | None = None) -> SourcePlan:
+    """The plan for a camera; an http(s) URL needs the probe's answer (``http_kind``) first."""
+    url = config.url
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "test":
         pattern = (parts.netloc or parts.path.strip("/") or "smpte").lower()
         if pattern not in TEST_PATTERNS:
             pattern = "smpte"
-        return "videotestsrc", {"is-live": True, "pattern": pattern}
+        return SourcePlan("videotestsrc", {"is-live": True, "pattern": pattern})
     if scheme == "v4l2":
-        return "v4l2src", {"device": unquote(parts.path)}
-    return "uridecodebin", {"uri": url}
+        return SourcePlan("v4l2src", {"device": unquote(parts.path)}, chain="decodebin")
+    if scheme == "file" or http_kind == HttpKind.FILE:
+        return SourcePlan("uridecodebin", {"uri": url}, live=False, paced=not config.offline)
+    if http_kind in (HttpKind.MJPEG, HttpKind.STREAM):
+        bare, credentials = split_credentials(url)
+        soup: dict[str, object] = {"location": bare, "is-live": True}
+        if credentials is not None:  # libsoup answers a Basic or a Digest challenge with them
+            soup.update({"user-id": credentials.user, "user-pw": credentials.password})
+        if http_kind == HttpKind.MJPEG:
+            # Parts carry no timestamps: each is stamped on arrival, and nothing buffers. They carry no frame
+            # rate either (jpegdec says 0/1, which videorate cannot drop from): the highest rate a camera may
+            # have is declared, and videorate drops by the arrival times.
+            return SourcePlan("souphttpsrc", {**soup, "do-timestamp": True},
+                              chain="multipartdemux single-stream=true ! jpegdec "
+                                    f"! capssetter caps=video/x-raw,framerate={MAX_CAMERA_FPS}/1")
+        return SourcePlan("souphttpsrc", soup, chain="decodebin")
+    if http_kind == HttpKind.HLS:
+        # hlsdemux downloads whole segments ahead of time: frames are played at their own pace, like a file,
+        # while the end of the playlist or an error is a camera that went away.
+        return SourcePlan("uridecodebin", {"uri": url}, paced=True)
+    if scheme == "srt":
+        return SourcePlan("srtsrc", {"uri": url, "wait-for-connection": False}, chain="decodebin")
+    return SourcePlan("uridecodebin", {"uri": url})  # rtsp(s), rtmp
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +117,16 @@ class GstPipelineRun:
     # -- PipelineRun ---------------------------------------------------------------------------------
 
     def start(self) -> None:
+        http_kind = None
+        if urlsplit(self.config.url).scheme.lower() in ("http", "https"):
+            try:
+                http_kind = probe(self.config.url, min(self.config.start_timeout_s, HTTP_PROBE_TIMEOUT_S))
+            except HttpProbeError as error:
+                raise RunStartError(str(error)) from None
+        plan = source_plan(self.config, http_kind)
+        self.live = plan.live
         try:
-            self._pipeline = self._build()
+            self._pipeline = self._build(plan)
         except (GLib.Error, ValueError) as error:
             raise RunStartError(f"cannot build the pipeline: {error}", broken=True, quiet=True) from None
         missing = self._missing_file()
@@ -159,38 +206,44 @@ class GstPipelineRun:
     def _connect(self, element: Gst.Element, signal: str, handler: Callable, *args: object) -> None:
         self._handlers.append((element, element.connect(signal, handler, *args)))
 
-    def _build(self) -> Gst.Pipeline:
-        factory, properties = source_description(self.config.url)
-        pipeline = Gst.Pipeline.new(f"camera-{self.config.id}")
-        source = Gst.ElementFactory.make(factory, "source")
-        if source is None:
-            raise ValueError(f"GStreamer element {factory!r} is not installed")
-        for name, value in properties.items():
-            source.set_property(name, value)
-        tail = Gst.parse_bin_from_description(self._tail_description(factory), True)
-        pipeline.add(source)
-        pipeline.add(tail)
-        if factory == "uridecodebin":
-            self._connect(source, "source-setup", _on_source_setup)
+    def _build(self, plan: SourcePlan) -> Gst.Pipeline:
+        if plan.factory == "uridecodebin":
+            pipeline = Gst.Pipeline.new(f"camera-{self.config.id}")
+            source = Gst.ElementFactory.make(plan.factory, "source")
+            if source is None:
+                raise ValueError(f"GStreamer element {plan.factory!r} is not installed")
+            tail = Gst.parse_bin_from_description(self._tail_description(plan), True)
+            pipeline.add(source)
+            pipeline.add(tail)
+            self._connect(source, "source-setup", _on_source_setup, self.config)
             self._connect(source, "pad-added", _on_pad_added, tail)
-        elif not source.link(tail):
-            raise ValueError(f"cannot link {factory} to the decoder")
-        self._sink = tail.get_by_name("sink")
-        self._videorate = tail.get_by_name("rate")
+        else:
+            # One description: a chain with a demuxer or decodebin links its dynamic pads by itself (in a bin
+            # of its own, its decoder's sink would be ghosted instead of the demuxer's).
+            parsed = Gst.parse_launch(f"{plan.factory} name=source ! {self._tail_description(plan)}")
+            if not isinstance(parsed, Gst.Pipeline):
+                raise ValueError("the pipeline description did not make a pipeline")
+            pipeline = parsed
+            pipeline.set_name(f"camera-{self.config.id}")
+            source = pipeline.get_by_name("source")
+        for name, value in plan.properties.items():  # set, not parsed: a URL or password may hold any character
+            source.set_property(name, value)
+        self._sink = pipeline.get_by_name("sink")
+        self._videorate = pipeline.get_by_name("rate")
         return pipeline
 
-    def _tail_description(self, factory: str) -> str:
+    def _tail_description(self, plan: SourcePlan) -> str:
         rate = Fraction(self.config.fps).limit_denominator(1001)
         size = ""
         if self.config.width:
             size += f",width={self.config.width}"
         if self.config.height:
             size += f",height={self.config.height}"
-        decode = "decodebin ! " if factory == "v4l2src" else ""
-        sync = "true" if factory == "uridecodebin" and not self.live and not self.config.offline else "false"
+        decode = f"{plan.chain} ! " if plan.chain else ""
         # A realtime file plays at its own pace (sync=true) so it behaves like a camera; live sources never
         # wait; an offline file runs as fast as the analysis takes its frames: its appsink does not drop, so
         # decoding waits until inference has pulled the previous frame (lossless).
+        sync = "true" if plan.paced else "false"
         drop = "false" if self.config.offline else "true"
         return (
             f"{decode}videorate name=rate drop-only=true skip-to-first=true "
@@ -240,11 +293,20 @@ class FrameTally:
         return counts
 
 
-def _on_source_setup(_bin: Gst.Element, source: Gst.Element) -> None:
-    if source.find_property("protocols") is not None:  # rtspsrc: TCP survives lossy links and NAT
-        source.set_property("protocols", "tcp")
+RTSP_PROTOCOLS = {"tcp": "tcp", "udp": "udp", "auto": "udp+udp-mcast+tcp"}  # auto: rtspsrc falls back to TCP
+
+
+def _on_source_setup(_bin: Gst.Element, source: Gst.Element, config: CameraConfig) -> None:
+    if source.find_property("protocols") is not None:  # rtspsrc; TCP by default: survives lossy links and NAT
+        source.set_property("protocols", RTSP_PROTOCOLS[config.rtsp_transport])
+        source.connect("select-stream", _video_streams_only)
     if source.find_property("latency") is not None:
         source.set_property("latency", 200)
+
+
+def _video_streams_only(_source: Gst.Element, _index: int, caps: Gst.Caps) -> bool:
+    """rtspsrc sets up only a camera's video: its audio is never received (no bandwidth, no unlinked pad)."""
+    return bool(caps.get_size()) and caps.get_structure(0).get_string("media") == "video"
 
 
 def _on_pad_added(_source: Gst.Element, pad: Gst.Pad, tail: Gst.Bin) -> None:

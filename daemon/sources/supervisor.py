@@ -31,7 +31,7 @@ POLL_S = 0.2  # how long one poll of a run waits for a message, hence the watchd
 # long backoff; a camera that answers but still fails keeps its backoff, so it is never hammered.
 PROBE_INTERVAL_S = 0.5
 PROBE_TIMEOUT_S = 0.3
-DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443, "rtmp": 1935}  # TCP ones: SRT is UDP
 
 
 class CameraState(enum.StrEnum):
@@ -78,7 +78,10 @@ class RunStartError(Exception):
 
 class PipelineRun(Protocol):
     """One attempt at running a camera's pipeline; it decodes on its own threads and keeps the newest frame
-    for whoever pulls it."""
+    for whoever pulls it. ``live``, once started: its end or error is a disconnect to reconnect (False: a
+    finite file)."""
+
+    live: bool
 
     def start(self) -> None:
         """Build and start the pipeline; RunStartError when it cannot."""
@@ -331,6 +334,7 @@ class CameraSupervisor:
             else:
                 self._log_error(str(failure))
             return _RunResult(Ending.BROKEN if failure.broken else Ending.ERROR, 0.0)
+        self.live = run.live  # an http:// URL turns out to be a finite file, or a live stream, once asked
         first_frame = 0.0
         warning: str | None = None
         while not self._stop.is_set():

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from tests.support.assets import free_port
-from tests.support.cameras import Recorder, camera, largest_gap
+from tests.support.cameras import Recorder, camera, largest_gap, make_clip
 from tests.support.polling import wait_for
 from tests.support.rtsp import RtspServer, serving
 
@@ -97,14 +96,7 @@ def test_credentials_never_reach_errors_status_or_logs(caplog: pytest.LogCapture
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real 1-second H.264 MP4 (20 frames at 20 fps)."""
-    path = tmp_path_factory.mktemp("clip") / "one-second.mp4"
-    subprocess.run(
-        ["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=20", "pattern=ball", "!",
-         "video/x-raw,width=160,height=120,framerate=20/1", "!", "x264enc", "speed-preset=ultrafast", "!",
-         "mp4mux", "!", "filesink", f"location={path}"],
-        check=True, timeout=60,
-    )
-    return path
+    return make_clip(tmp_path_factory.mktemp("clip") / "one-second.mp4")
 
 
 def test_file_without_loop_finishes(short_clip: Path) -> None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from daemon.config.models import CameraConfig
-from daemon.sources.supervisor import CameraState, CameraSupervisor, MessageKind, RunStartError, RunMessage
+from daemon.sources.supervisor import CameraState, CameraSupervisor, MessageKind, RunStartError, RunMessage, is_live
 
 
 class ScriptedRun:
@@ -27,6 +27,10 @@ class ScriptedRun:
         self.rewinds = 0
         self.closed = False
         self._streamed = self._reported = 0  # frames streamed, and reported to the supervisor from poll()
+
+    @property
+    def live(self) -> bool:
+        return is_live(self._supervisor().config.url)
 
     def start(self) -> None:
         if self._fail is not None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from daemon.config.models import CameraConfig
 from daemon.sources.camera import CameraSource
@@ -20,11 +22,13 @@ class Recorder:
 
     frames: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
     states: list[tuple[str, CameraState, str | None, float]] = field(default_factory=list)
+    latest: dict[str, Frame] = field(default_factory=dict)  # each camera's newest frame, for its pixels
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_frame(self, frame: Frame) -> None:
         with self.lock:
             self.frames[frame.camera_id].append((frame.seq, time.monotonic()))
+            self.latest[frame.camera_id] = frame
 
     def on_state(self, camera_id: str, state: CameraState, error: str | None) -> None:
         with self.lock:
@@ -40,6 +44,12 @@ class Recorder:
 
     def first_frame_after(self, camera_id: str, moment: float) -> float | None:
         return next((t for t in self.frame_times(camera_id) if t > moment), None)
+
+    def errors(self, camera_id: str) -> list[str]:
+        """The distinct errors the camera's state changes carried, in order."""
+        with self.lock:
+            found = [e for c, _, e, _ in self.states if c == camera_id and e]
+        return list(dict.fromkeys(found))
 
     def first_state_after(self, camera_id: str, state: CameraState, moment: float) -> float | None:
         with self.lock:
@@ -72,6 +82,18 @@ def camera(camera_id: str, url: str, **overrides: object) -> CameraConfig:
                                    "backoff_initial_s": 0.2, "backoff_max_s": 1.0}
     settings.update(overrides)
     return CameraConfig(id=camera_id, url=url, **settings)
+
+
+def make_clip(path: Path, frames: int = 20, fps: int = 20, size: tuple[int, int] = (160, 120),
+              encoder: str = "x264enc speed-preset=ultrafast", muxer: str = "mp4mux") -> Path:
+    """A real video file of a bouncing ball, encoded by GStreamer (``frames`` frames at ``fps``)."""
+    subprocess.run(
+        ["gst-launch-1.0", "-q", "videotestsrc", f"num-buffers={frames}", "pattern=ball", "!",
+         f"video/x-raw,width={size[0]},height={size[1]},framerate={fps}/1", "!", *encoder.split(), "!",
+         *muxer.split(), "!", "filesink", f"location={path}"],
+        check=True, timeout=120,
+    )
+    return path
 
 
 def largest_gap(times: list[float], start: float, end: float) -> float:

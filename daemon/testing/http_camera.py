@@ -1,0 +1,130 @@
+"""A loopback HTTP "camera": an MJPEG stream (``multipart/x-mixed-replace``) and a directory of files.
+
+    python -m daemon.testing.http_camera --port 8080 [--root DIR] [--width 320 --height 240 --fps 15]
+        [--credentials user:password]
+
+``/mjpeg`` streams JPEG frames of a moving square, one part per frame, at ``--fps``, for as long as the
+client reads, like a cheap IP camera's ``/video.mjpg``. Every other path is a file under ``--root`` served
+with its length and content type (an ``.mp4``, an HLS playlist and its segments, an HTML page), so tests can
+offer finite files and wrong URLs from the same peer. ``--credentials`` makes every path answer 401 without
+that user and password (HTTP Basic). Prints ``ready http://127.0.0.1:PORT`` once it accepts connections;
+SIGTERM/SIGINT stop it, SIGKILL plays a camera losing power.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import sys
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import cv2
+import numpy as np
+
+BOUNDARY = "argusdframe"
+MJPEG_PATH = "/mjpeg"
+
+
+def jpeg_frames(width: int, height: int, count: int) -> list[bytes]:
+    """``count`` JPEG pictures of a white square crossing a blue picture (BGR 255,0,0), encoded once."""
+    frames = []
+    side = max(8, height // 4)
+    for index in range(count):
+        image = np.zeros((height, width, 3), np.uint8)
+        image[:, :] = (255, 0, 0)
+        x = (index * (width - side)) // max(1, count - 1)
+        image[height // 2 - side // 2:height // 2 + side // 2, x:x + side] = 255
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            raise RuntimeError("cannot encode a JPEG frame")
+        frames.append(encoded.tobytes())
+    return frames
+
+
+class CameraHandler(SimpleHTTPRequestHandler):
+    frames: ClassVar[list[bytes]] = []
+    fps: ClassVar[int] = 15
+    authorization: ClassVar[str | None] = None  # the expected Authorization header, when credentials are required
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        """Quiet: a test reads only the ready line."""
+
+    def do_GET(self) -> None:
+        if self.authorization is not None and self.headers.get("Authorization") != self.authorization:
+            self.send_response(401, "Unauthorized")
+            self.send_header("WWW-Authenticate", 'Basic realm="argusd test camera"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.split("?")[0] == MJPEG_PATH:
+            self._stream_mjpeg()
+        else:
+            super().do_GET()
+
+    def _stream_mjpeg(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        interval = 1.0 / self.fps
+        next_at = time.monotonic()
+        index = 0
+        try:
+            while True:
+                frame = self.frames[index % len(self.frames)]
+                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame)}\r\n\r\n"
+                                 .encode() + frame + b"\r\n")
+                self.wfile.flush()
+                index += 1
+                next_at += interval
+                time.sleep(max(0.0, next_at - time.monotonic()))
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the client went away
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--root", default=".", help="directory whose files are served")
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--credentials", default=None, help="user:password required (HTTP Basic)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"no such directory: {root}", file=sys.stderr)
+        return 2
+    CameraHandler.frames = jpeg_frames(args.width, args.height, args.fps * 2)
+    CameraHandler.fps = args.fps
+    if args.credentials:
+        CameraHandler.authorization = "Basic " + base64.b64encode(args.credentials.encode()).decode()
+    CameraHandler.extensions_map = {**CameraHandler.extensions_map, ".m3u8": "application/vnd.apple.mpegurl",
+                                    ".ts": "video/mp2t"}
+    handler = functools.partial(CameraHandler, directory=str(root))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+    except OSError as error:
+        print(f"cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
+        return 1
+    server.daemon_threads = True
+    print(f"ready http://127.0.0.1:{args.port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
