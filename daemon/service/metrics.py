@@ -128,6 +128,12 @@ class Metrics:
             ["reason"], registry=r)
         self.snapshots_deleted = Counter(
             "argusd_snapshots_deleted", "Snapshot files removed by retention (max age or total size)", registry=r)
+        self.camera_clock_offset = Gauge(
+            "argusd_camera_clock_offset_seconds",
+            "clock: camera only: the camera's clock minus this host's, measured on its newest frame that carried "
+            "the camera's RTCP time (the frame's capture by the camera's clock minus its arrival here, so the "
+            "network and decoding delay read as a few tens of ms behind); 0 until its first sender report. "
+            "Absent for cameras timed by the host", ["camera"], registry=r)
         self.camera_fps_target = Gauge(
             "argusd_camera_fps_target", "Configured analysis frames per second", ["camera"], registry=r)
         self.camera_last_analysed = Gauge(
@@ -194,7 +200,8 @@ class Metrics:
 
     def forget_camera(self, camera_id: str) -> None:
         """Drop a removed camera's gauges so dashboards do not show it as down (or stalled) forever."""
-        for gauge in (self.camera_up, self.camera_state, self.camera_fps_target, self.camera_last_analysed):
+        for gauge in (self.camera_up, self.camera_state, self.camera_fps_target, self.camera_last_analysed,
+                      self.camera_clock_offset):
             for labels in list(gauge._metrics):  # noqa: SLF001 (prometheus_client has no public lister)
                 if labels[0] == camera_id:
                     gauge.remove(*labels)

@@ -33,6 +33,13 @@ class CameraSource(CameraSupervisor):
         run = self._run  # one read: the supervisor may replace it meanwhile
         return run.pull(timeout_s) if run is not None else None
 
+    def clock_offset_s(self) -> float:
+        """``clock: camera``: the camera's clock minus this host's as last measured (0 until the camera's first
+        RTCP sender report); the metric argusd_camera_clock_offset_seconds reads it when scraped."""
+        run = self._run
+        return run.clock_offset_s if run is not None else 0.0
+
     def _new_pipeline(self) -> GstPipelineRun:
-        self._run = GstPipelineRun(self.config, self.frames_arrived, self.frames_delivered, self._on_counts)
+        self._run = GstPipelineRun(self.config, self.frames_arrived, self.frames_delivered, self._on_counts,
+                                   self.clock_offset_s())
         return self._run

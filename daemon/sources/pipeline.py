@@ -99,7 +99,7 @@ class GstPipelineRun:
     this run's first frame, so sequence numbers keep rising across reconnects."""
 
     def __init__(self, config: CameraConfig, frames_arrived: Callable[[int], None], first_seq: int = 0,
-                 on_counts: Callable[[str, FrameCounts], None] | None = None) -> None:
+                 on_counts: Callable[[str, FrameCounts], None] | None = None, clock_offset_s: float = 0.0) -> None:
         self.config = config
         self.live = is_live(config.url)
         self._frames_arrived = frames_arrived
@@ -113,6 +113,10 @@ class GstPipelineRun:
         self._pulled = 0  # written by the inference thread only
         self._seq_base = first_seq  # videorate numbers its output from 0, again after a seek (looping file)
         self._timeline_origin: float | None = None  # offline: the time of the file's PTS 0 (start_time or now)
+        self._camera_clock = config.clock == "camera"
+        # clock: camera: the camera's clock minus this host's, from the newest frame that carried the camera's
+        # time (written by the inference thread; the previous run's until this run's first sender report)
+        self.clock_offset_s = clock_offset_s
 
     # -- PipelineRun ---------------------------------------------------------------------------------
 
@@ -163,6 +167,11 @@ class GstPipelineRun:
             return None
         self._pulled += 1
         frame = frame_from_sample(sample, self.config.id, self._seq_base)
+        if self._camera_clock:
+            captured_at = camera_clock_time(sample.get_buffer())
+            if captured_at is not None:  # None before the camera's first RTCP sender report: host time stays
+                self.clock_offset_s = captured_at - frame.captured_at
+                frame.captured_at = captured_at
         if self.config.offline and frame.pts_ns >= 0:
             if self._timeline_origin is None:
                 start = self.config.start_time
@@ -298,8 +307,10 @@ RTSP_PROTOCOLS = {"tcp": "tcp", "udp": "udp", "auto": "udp+udp-mcast+tcp"}  # au
 
 def _on_source_setup(_bin: Gst.Element, source: Gst.Element, config: CameraConfig) -> None:
     if source.find_property("protocols") is not None:  # rtspsrc; TCP by default: survives lossy links and NAT
-        source.set_property("protocols", RTSP_PROTOCOLS[config.rtsp_transport])
+        Gst.util_set_object_arg(source, "protocols", RTSP_PROTOCOLS[config.rtsp_transport])  # flags, by nick
         source.connect("select-stream", _video_streams_only)
+        # Each buffer then carries the camera's NTP time of its capture, from the RTCP sender reports.
+        source.set_property("add-reference-timestamp-meta", config.clock == "camera")
     if source.find_property("latency") is not None:
         source.set_property("latency", 200)
 
@@ -331,6 +342,19 @@ def _message_text(message: Gst.Message) -> str:
     if detail:
         text += f" ({detail[-1][:200]})"
     return text
+
+
+NTP_TIMESTAMP = Gst.Caps.from_string("timestamp/x-ntp")
+NTP_EPOCH_S = 2208988800  # seconds from 1900-01-01 (NTP's epoch) to 1970-01-01 (Unix time's)
+
+
+def camera_clock_time(buffer: Gst.Buffer) -> float | None:
+    """When the camera captured this frame by its own clock (Unix seconds), from the NTP reference timestamp
+    rtspsrc attaches once the camera's RTCP sender reports map its RTP times; None before the first."""
+    meta = buffer.get_reference_timestamp_meta(NTP_TIMESTAMP)
+    if meta is None:
+        return None
+    return float(meta.timestamp / Gst.SECOND - NTP_EPOCH_S)
 
 
 def frame_from_sample(sample: Gst.Sample, camera_id: str, seq_base: int) -> Frame:

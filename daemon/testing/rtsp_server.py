@@ -1,8 +1,12 @@
-"""A loopback RTSP "camera": GstRtspServer serving H.264 from videotestsrc or a looped video file.
+"""A loopback RTSP "camera": GstRtspServer serving H.264 or H.265 from videotestsrc or a looped video file.
 
     python -m daemon.testing.rtsp_server --port 8554 --path /cam [--path /cam2 ...]
-        [--source test|FILE] [--pattern ball] [--width 1280 --height 720 --fps 30]
-        [--credentials user:password] [--passthrough]
+        [--source test|FILE] [--pattern ball] [--width 1280 --height 720 --fps 30] [--codec h264|h265]
+        [--credentials user:password [--auth basic|digest]] [--audio] [--clock-offset SECONDS] [--passthrough]
+
+``--audio`` adds an Opus audio stream to every mount, as cameras with a microphone advertise.
+``--clock-offset`` plays a camera whose clock is that many seconds ahead of this machine's (behind if
+negative): its RTCP sender reports carry that clock's NTP time for the frames it sends.
 
 Prints one ``ready rtsp://127.0.0.1:PORT/PATH`` line per mount on stdout once it accepts connections, so a
 test or benchmark can wait for it. A file is decoded once, in real time, and looped for ever (a flushing
@@ -25,8 +29,9 @@ from pathlib import Path
 
 import gi
 
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GstRtspServer  # noqa: E402
+from gi.repository import GstRtsp, GstRtspServer  # noqa: E402
 
 from daemon.sources.gst import GLib, Gst  # noqa: E402
 
@@ -42,8 +47,14 @@ def _raw_caps(args: argparse.Namespace, with_format: bool = True) -> str:
 
 def _encoder(args: argparse.Namespace) -> str:
     # One key frame a second by default: a reconnecting client waits at most a second for a picture.
+    key_interval = args.key_interval or args.fps
+    if args.codec == "h265":
+        return (
+            f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={key_interval} bitrate={args.bitrate} "
+            "! video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=1"
+        )
     return (
-        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.key_interval or args.fps} "
+        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_interval} "
         f"bitrate={args.bitrate} "
         "! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=1"
     )
@@ -52,6 +63,27 @@ def _encoder(args: argparse.Namespace) -> str:
 def _quoted(path: Path) -> str:
     """``path`` for a double-quoted gst-launch property value."""
     return str(path).replace("\\", "\\\\").replace('"', '\\"')
+
+
+AUDIO = "audiotestsrc is-live=true wave=sine volume=0.1 ! audioconvert ! opusenc ! rtpopuspay name=pay1 pt=97"
+NTP_EPOCH_S = 2208988800  # seconds from 1900-01-01 (NTP's epoch) to 1970-01-01
+
+
+class CameraClockMedia(GstRtspServer.RTSPMedia):
+    """A media whose RTCP sender reports carry its pipeline clock's time as the NTP time (rtpbin's default is
+    this machine's wall clock), so a factory clock set off by some seconds plays a camera set off by them."""
+
+    def do_setup_rtpbin(self, rtpbin: Gst.Element) -> bool:
+        rtpbin.set_property("ntp-time-source", "clock-time")
+        return True
+
+
+def offset_clock(offset_s: float) -> Gst.Clock:
+    """A clock reading NTP time (since 1900) of this machine's wall clock plus ``offset_s``."""
+    clock = Gst.SystemClock(clock_type=Gst.ClockType.REALTIME)
+    internal = clock.get_internal_time()
+    clock.set_calibration(internal, internal + int((NTP_EPOCH_S + offset_s) * Gst.SECOND), 1, 1)
+    return clock
 
 
 class LoopedFile:
@@ -83,12 +115,17 @@ class LoopedFile:
             os._exit(1)
 
 
-def _with_auth(server: GstRtspServer.RTSPServer, factory: GstRtspServer.RTSPMediaFactory, credentials: str) -> None:
+def _with_auth(server: GstRtspServer.RTSPServer, factory: GstRtspServer.RTSPMediaFactory, credentials: str,
+               method: str) -> None:
     user, _, password = credentials.partition(":")
     auth = GstRtspServer.RTSPAuth()
     token = GstRtspServer.RTSPToken()
     token.set_string("media.factory.role", user)
-    auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+    if method == "digest":
+        auth.add_digest(user, password, token)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    else:
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
     server.set_auth(auth)
     permissions = GstRtspServer.RTSPPermissions()
     permissions.add_permission_for_role(user, "media.factory.access", True)
@@ -112,7 +149,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--bitrate", type=int, default=1000, help="kbit/s")
     parser.add_argument("--key-interval", type=int, default=None, help="frames between key frames (default: fps)")
-    parser.add_argument("--credentials", default=None, help="user:password required by the server (Basic)")
+    parser.add_argument("--credentials", default=None, help="user:password required by the server")
+    parser.add_argument("--auth", default="basic", choices=("basic", "digest"), help="how --credentials are asked")
+    parser.add_argument("--codec", default="h264", choices=("h264", "h265"))
+    parser.add_argument("--audio", action="store_true", help="serve an audio stream too")
+    parser.add_argument("--clock-offset", type=float, default=None, help="seconds the camera's clock is ahead")
     parser.add_argument("--passthrough", action="store_true",
                         help="serve --source (H.264 in MP4) as it is, without re-encoding; it ends with the file")
     return parser
@@ -144,10 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     mounts = server.get_mount_points()
     for mount in paths:
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(f"( {launch} )")
+        audio = f" {AUDIO}" if args.audio else ""
+        factory.set_launch(f"( {launch}{audio} )")
         factory.set_shared(True)  # every client of a mount sees the same encoded stream, like a camera
+        if args.clock_offset is not None:
+            factory.set_media_gtype(CameraClockMedia)
+            factory.set_clock(offset_clock(args.clock_offset))
         if args.credentials:
-            _with_auth(server, factory, args.credentials)
+            _with_auth(server, factory, args.credentials, args.auth)
         mounts.add_factory(mount, factory)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)

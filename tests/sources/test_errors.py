@@ -60,9 +60,11 @@ def test_bad_sources_each_fail_alone_while_the_good_camera_streams(module_rtsp_s
             source.stop()
 
 
-def test_credentials_never_reach_errors_status_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("auth", ["basic", "digest"])
+def test_credentials_never_reach_errors_status_or_logs(auth: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The camera asks for HTTP Basic or Digest credentials: the right ones stream, wrong ones give one line."""
     password = "s3cr#t@pass"
-    with serving("--credentials", f"viewer:{password}") as secured:
+    with serving("--credentials", f"viewer:{password}", "--auth", auth) as secured:
         caplog.set_level(logging.DEBUG, logger="daemon")
         recorder = Recorder()
         quoted = password.replace("#", "%23").replace("@", "%40")

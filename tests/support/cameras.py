@@ -85,10 +85,11 @@ def camera(camera_id: str, url: str, **overrides: object) -> CameraConfig:
 
 
 def make_clip(path: Path, frames: int = 20, fps: int = 20, size: tuple[int, int] = (160, 120),
-              encoder: str = "x264enc speed-preset=ultrafast", muxer: str = "mp4mux") -> Path:
-    """A real video file of a bouncing ball, encoded by GStreamer (``frames`` frames at ``fps``)."""
+              encoder: str = "x264enc speed-preset=ultrafast", muxer: str = "mp4mux", pattern: str = "ball") -> Path:
+    """A real video file of a videotestsrc pattern (a bouncing ball unless told), encoded by GStreamer
+    (``frames`` frames at ``fps``)."""
     subprocess.run(
-        ["gst-launch-1.0", "-q", "videotestsrc", f"num-buffers={frames}", "pattern=ball", "!",
+        ["gst-launch-1.0", "-q", "videotestsrc", f"num-buffers={frames}", f"pattern={pattern}", "!",
          f"video/x-raw,width={size[0]},height={size[1]},framerate={fps}/1", "!", *encoder.split(), "!",
          *muxer.split(), "!", "filesink", f"location={path}"],
         check=True, timeout=120,
