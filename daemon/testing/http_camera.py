@@ -1,14 +1,15 @@
 """A loopback HTTP "camera": an MJPEG stream (``multipart/x-mixed-replace``) and a directory of files.
 
     python -m daemon.testing.http_camera --port 8080 [--root DIR] [--width 320 --height 240 --fps 15]
-        [--credentials user:password]
+        [--credentials user:password [--auth basic|digest]]
 
 ``/mjpeg`` streams JPEG frames of a moving square, one part per frame, at ``--fps``, for as long as the
 client reads, like a cheap IP camera's ``/video.mjpg``. Every other path is a file under ``--root`` served
 with its length and content type (an ``.mp4``, an HLS playlist and its segments, an HTML page), so tests can
 offer finite files and wrong URLs from the same peer. ``--credentials`` makes every path answer 401 without
-that user and password (HTTP Basic). Prints ``ready http://127.0.0.1:PORT`` once it accepts connections;
-SIGTERM/SIGINT stop it, SIGKILL plays a camera losing power.
+that user and password (HTTP Basic, or Digest with qop=auth as most IP cameras ask). Prints
+``ready http://127.0.0.1:PORT`` once it accepts connections; SIGTERM/SIGINT stop it, SIGKILL plays a camera
+losing power.
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import hashlib
+import hmac
+import secrets
 import sys
 import time
+import urllib.request
+from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -45,18 +51,56 @@ def jpeg_frames(width: int, height: int, count: int) -> list[bytes]:
     return frames
 
 
+REALM = "argusd test camera"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user: str
+    password: str
+    method: str  # "basic" or "digest"
+
+    def challenge(self, nonce: str) -> str:
+        if self.method == "digest":
+            return f'Digest realm="{REALM}", nonce="{nonce}", qop="auth", algorithm=MD5'
+        return f'Basic realm="{REALM}"'
+
+    def accepts(self, header: str | None, http_method: str, nonce: str) -> bool:
+        if header is None:
+            return False
+        scheme, _, value = header.partition(" ")
+        if self.method == "basic":
+            expected = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+            return scheme.lower() == "basic" and hmac.compare_digest(value.strip(), expected)
+        if scheme.lower() != "digest":
+            return False
+        fields = urllib.request.parse_keqv_list(urllib.request.parse_http_list(value))
+        if fields.get("username") != self.user or fields.get("nonce") != nonce:
+            return False
+        ha1 = _md5(f"{self.user}:{REALM}:{self.password}")
+        ha2 = _md5(f"{http_method}:{fields.get('uri', '')}")
+        expected = _md5(f"{ha1}:{nonce}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:auth:{ha2}")
+        return hmac.compare_digest(fields.get("response", ""), expected)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
 class CameraHandler(SimpleHTTPRequestHandler):
     frames: ClassVar[list[bytes]] = []
     fps: ClassVar[int] = 15
-    authorization: ClassVar[str | None] = None  # the expected Authorization header, when credentials are required
+    credentials: ClassVar[Credentials | None] = None  # required of every request when set
+    nonce: ClassVar[str] = secrets.token_hex(16)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
         """Quiet: a test reads only the ready line."""
 
     def do_GET(self) -> None:
-        if self.authorization is not None and self.headers.get("Authorization") != self.authorization:
+        credentials = self.credentials
+        if credentials is not None and not credentials.accepts(self.headers.get("Authorization"), "GET", self.nonce):
             self.send_response(401, "Unauthorized")
-            self.send_header("WWW-Authenticate", 'Basic realm="argusd test camera"')
+            self.send_header("WWW-Authenticate", credentials.challenge(self.nonce))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -93,7 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=15)
-    parser.add_argument("--credentials", default=None, help="user:password required (HTTP Basic)")
+    parser.add_argument("--credentials", default=None, help="user:password required")
+    parser.add_argument("--auth", default="basic", choices=("basic", "digest"), help="how --credentials are asked")
     return parser
 
 
@@ -106,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     CameraHandler.frames = jpeg_frames(args.width, args.height, args.fps * 2)
     CameraHandler.fps = args.fps
     if args.credentials:
-        CameraHandler.authorization = "Basic " + base64.b64encode(args.credentials.encode()).decode()
+        user, _, password = args.credentials.partition(":")
+        CameraHandler.credentials = Credentials(user, password, args.auth)
     CameraHandler.extensions_map = {**CameraHandler.extensions_map, ".m3u8": "application/vnd.apple.mpegurl",
                                     ".ts": "video/mp2t"}
     handler = functools.partial(CameraHandler, directory=str(root))

@@ -57,11 +57,14 @@ def test_mjpeg_frames_flow_within_2s_and_survive_the_server_restarting(http_came
     print(f"first MJPEG frame {first_in:.2f} s after start; again {recovered_in:.2f} s after the restart")
 
 
-def test_401_and_a_web_page_each_give_one_line_without_the_password(tmp_path: Path,
+@pytest.mark.parametrize("auth", ["basic", "digest"])
+def test_401_and_a_web_page_each_give_one_line_without_the_password(auth: str, tmp_path: Path,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The camera asks for Basic or Digest credentials: the URL's right ones stream, wrong or missing ones
+    give one 401 line, and a page where the stream should be gives one line naming its content type."""
     (tmp_path / "index.html").write_text("<html><body>camera login</body></html>")
     caplog.set_level(logging.DEBUG, logger="daemon")
-    server = HttpCamera(tmp_path, "--credentials", "admin:r1ght-pass").start()
+    server = HttpCamera(tmp_path, "--credentials", "admin:r1ght-pass", "--auth", auth).start()
     recorder = Recorder()
     configs = {
         "right": server.url(userinfo="admin:r1ght-pass"),
