@@ -33,11 +33,9 @@ class CameraFleet:
             return list(self._sources.values())
 
     def add(self, camera: CameraConfig) -> None:
-        self.metrics.add_camera(camera.id, camera.fps)
-        self.worker.add_camera(camera)
         source = CameraSource(camera, self._on_state, self._on_counts, self._on_reconnect)
-        if camera.clock == "camera":  # read when scraped: nothing is done per frame
-            self.metrics.camera_clock_offset.labels(camera.id).set_function(source.clock_offset_s)
+        self.metrics.add_camera(camera.id, camera.fps, source.clock_offset_s if camera.clock == "camera" else None)
+        self.worker.add_camera(camera)
         with self._lock:
             self._sources[camera.id] = source
         self.batcher.register(camera.id, source.pull_frame)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -181,9 +182,13 @@ class Metrics:
         self.caption_seconds.labels(name)
         self.caption_queue.labels(name).set(0)
 
-    def add_camera(self, camera_id: str, fps_target: float) -> None:
+    def add_camera(self, camera_id: str, fps_target: float,
+                   clock_offset_s: Callable[[], float] | None = None) -> None:
         """Create the camera's series at 0 so dashboards and alerts see it before its first frame; until
-        then its last-analysed time is the time it was added, so a camera never analysed looks stalled."""
+        then its last-analysed time is the time it was added, so a camera never analysed looks stalled.
+        ``clock_offset_s`` (cameras timed by their own clock only) is read when the metrics are scraped."""
+        if clock_offset_s is not None:
+            self.camera_clock_offset.labels(camera_id).set_function(clock_offset_s)
         self.camera_fps_target.labels(camera_id).set(fps_target)
         self.camera_last_analysed.labels(camera_id).set(time.time())
         self.camera_up.labels(camera_id)

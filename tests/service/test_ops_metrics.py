@@ -39,3 +39,19 @@ def test_known_label_sets_start_at_zero() -> None:
     ]
     missing = [(name, labels) for name, labels in expected if series.get((name, frozenset(labels.items()))) != 0]
     assert missing == []
+
+
+def test_the_clock_offset_exists_only_for_cameras_on_their_own_clock_and_reads_the_source() -> None:
+    """``clock: camera``: the gauge reads the camera source's measured offset when scraped (0 until its first
+    sender report); a camera timed by the host has no such series."""
+    measured = [0.0]
+    metrics = Metrics()
+    metrics.add_camera("door", 5.0, lambda: measured[0])
+    metrics.add_camera("yard", 5.0)
+    assert _series(metrics)[("argusd_camera_clock_offset_seconds", frozenset({("camera", "door")}))] == 0
+    measured[0] = -7199.98
+    series = _series(metrics)
+    assert series[("argusd_camera_clock_offset_seconds", frozenset({("camera", "door")}))] == -7199.98
+    assert ("argusd_camera_clock_offset_seconds", frozenset({("camera", "yard")})) not in series
+    metrics.forget_camera("door")
+    assert not [key for key in _series(metrics) if key[0] == "argusd_camera_clock_offset_seconds"]
