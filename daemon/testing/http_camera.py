@@ -4,12 +4,13 @@
         [--credentials user:password [--auth basic|digest]]
 
 ``/mjpeg`` streams JPEG frames of a moving square, one part per frame, at ``--fps``, for as long as the
-client reads, like a cheap IP camera's ``/video.mjpg``. Every other path is a file under ``--root`` served
-with its length and content type (an ``.mp4``, an HLS playlist and its segments, an HTML page), so tests can
-offer finite files and wrong URLs from the same peer. ``--credentials`` makes every path answer 401 without
-that user and password (HTTP Basic, or Digest with qop=auth as most IP cameras ask). Prints
-``ready http://127.0.0.1:PORT`` once it accepts connections; SIGTERM/SIGINT stop it, SIGKILL plays a camera
-losing power.
+client reads, like a cheap IP camera's ``/video.mjpg``. ``/stream/NAME`` sends the file NAME without a
+length, in fiftieths ten times a second (an HTTP camera's MPEG-TS stream, say), then closes. Every other
+path is a file under ``--root`` served with its length and content type (an ``.mp4``, an HLS playlist and
+its segments, an HTML page), so tests can offer finite files and wrong URLs from the same peer.
+``--credentials`` makes every path answer 401 without that user and password (HTTP Basic, or Digest with
+qop=auth as most IP cameras ask). Prints ``ready http://127.0.0.1:PORT`` once it accepts connections;
+SIGTERM/SIGINT stop it, SIGKILL plays a camera losing power.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 
 BOUNDARY = "argusdframe"
 MJPEG_PATH = "/mjpeg"
+STREAM_PREFIX = "/stream/"
 
 
 def jpeg_frames(width: int, height: int, count: int) -> list[bytes]:
@@ -104,10 +106,31 @@ class CameraHandler(SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if self.path.split("?")[0] == MJPEG_PATH:
+        path = self.path.split("?")[0]
+        if path == MJPEG_PATH:
             self._stream_mjpeg()
+        elif path.startswith(STREAM_PREFIX):
+            self._stream_file(path.removeprefix(STREAM_PREFIX))
         else:
             super().do_GET()
+
+    def _stream_file(self, name: str) -> None:
+        path = Path(self.directory) / name
+        if "/" in name or not path.is_file():
+            self.send_error(404, "File not found")
+            return
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.end_headers()
+        step = max(1, len(data) // 50)
+        try:
+            for start in range(0, len(data), step):
+                self.wfile.write(data[start:start + step])
+                self.wfile.flush()
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            return
 
     def _stream_mjpeg(self) -> None:
         self.send_response(200)

@@ -96,14 +96,33 @@ def test_401_and_a_web_page_each_give_one_line_without_the_password(auth: str, t
     assert "pass" not in caplog.text.replace("(user:password@", "")
 
 
-def test_a_file_over_http_plays_once_like_a_file(http_camera: HttpCamera) -> None:
-    make_clip(http_camera.root / "clip.mp4")
+def test_a_file_over_http_plays_once_like_a_file(tmp_path: Path) -> None:
+    """Behind Digest credentials too: they reach uridecodebin's souphttpsrc from the URL."""
+    make_clip(tmp_path / "clip.mp4")
+    server = HttpCamera(tmp_path, "--credentials", "viewer:f1le-pass", "--auth", "digest").start()
     recorder = Recorder()
-    source = recorder.source(camera("clip", http_camera.url("/clip.mp4"), fps=20))
+    source = recorder.source(camera("clip", server.url("/clip.mp4", userinfo="viewer:f1le-pass"), fps=20))
     source.start()
     try:
         wait_for(lambda: source.state == CameraState.FINISHED, 10, "the clip to finish", details=source.status)
     finally:
         source.stop()
+        server.close()
     assert 15 <= recorder.count("clip") <= 20
     assert source.reconnects == 0 and source.last_error is None
+
+
+def test_a_stream_without_a_length_is_live(http_camera: HttpCamera) -> None:
+    """MPEG-TS sent without a Content-Length: frames flow as they arrive, and its end is a camera that went
+    away (reconnect), not a file that finished."""
+    make_clip(http_camera.root / "clip.ts", frames=75, fps=15, size=(320, 240), muxer="mpegtsmux")
+    recorder = Recorder()
+    source = recorder.source(camera("ts", http_camera.url("/stream/clip.ts")))
+    source.start()
+    try:
+        wait_for(lambda: recorder.count("ts") >= 10, 5, "ten frames", details=source.status)
+        wait_for(lambda: source.reconnects >= 1, 10, "a reconnect after the stream ended", details=source.status)
+    finally:
+        source.stop()
+    assert CameraState.FINISHED not in [state for _, state, _, _ in recorder.states]
+    assert "disconnected: the source ended its stream" in recorder.errors("ts")
