@@ -15,10 +15,10 @@ class Frame:
     took it is never colour-converted.
     """
 
-    __slots__ = ("camera_id", "seq", "pts_ns", "captured_at", "_image", "_yuv")
+    __slots__ = ("camera_id", "seq", "pts_ns", "captured_at", "host_time", "_image", "_yuv")
 
     def __init__(self, camera_id: str, seq: int, pts_ns: int, captured_at: float,
-                 image: np.ndarray | None = None, yuv: YuvImage | None = None) -> None:
+                 image: np.ndarray | None = None, yuv: YuvImage | None = None, host_time: float | None = None) -> None:
         if (image is None) == (yuv is None):
             raise ValueError("a Frame needs exactly one of image and yuv")
         self.camera_id = camera_id
@@ -27,6 +27,9 @@ class Frame:
         # wall-clock seconds (time.time()) when the frame left GStreamer; for a file analysed offline, the
         # file's own timeline (its PTS) counted from the wall-clock time its first frame left GStreamer
         self.captured_at = captured_at
+        # wall-clock seconds on this host when the frame left GStreamer, whatever clock captured_at is on (the
+        # camera's own with `clock: camera`, a file's timeline offline): latency and staleness are measured on it
+        self.host_time = captured_at if host_time is None else host_time
         self._image = image
         self._yuv = yuv
 

@@ -56,6 +56,7 @@ class CameraAnalysis:
     class_mask: np.ndarray | None  # by class id: reported for this camera; None reports every class
     motion: MotionGate | None  # None: every frame is detected on
     last_captured_at: float = 0.0
+    clock_offset_s: float = 0.0  # the camera's clock minus this host's, as its last frame carried it
     frames_analysed: int = 0  # detected on
     frames_skipped: int = 0  # not detected on: no motion
     events: int = 0
@@ -63,8 +64,9 @@ class CameraAnalysis:
     active_objects: int = 0  # copied from the lifecycle here, so status readers never iterate its dict
 
     def now(self) -> float:
-        """The camera's present: wall-clock time, or for an offline file the time of its last frame."""
-        return self.last_captured_at if self.camera.offline else time.time()
+        """The camera's present on the clock its frames' captured_at are on: wall-clock time (the camera's own,
+        with `clock: camera`), or for an offline file the time of its last frame."""
+        return self.last_captured_at if self.camera.offline else time.time() + self.clock_offset_s
 
 
 class InferenceWorker:
@@ -182,7 +184,7 @@ class InferenceWorker:
                                                frame.image if self.sink.needs_images else None)
             self._emit(analysis, events)
             if not analysis.camera.offline:  # an offline file's timeline is not a capture time to measure from
-                self.metrics.capture_to_analysed_seconds.observe(time.time() - frame.captured_at)
+                self.metrics.capture_to_analysed_seconds.observe(time.time() - frame.host_time)
 
     def _needs_detection(self, frame: Frame) -> bool:
         """False for a frame motion gating skips, which is then counted and held here (not tracked: the
@@ -206,10 +208,12 @@ class InferenceWorker:
     def _mark_looked_at(self, frame: Frame, analysis: CameraAnalysis) -> None:
         """The camera is being analysed up to this frame (detected on, or skipped for lack of motion)."""
         analysis.last_captured_at = frame.captured_at
+        analysis.clock_offset_s = frame.captured_at - frame.host_time
         # the alert and dashboard read `time() - this` as how long the camera went unanalysed, so an
-        # offline file (whose frames carry its own timeline) reports the wall clock
+        # offline file (whose frames carry its own timeline) reports the wall clock, and a camera on its own
+        # clock the host's time of the frame
         self.metrics.camera_last_analysed.labels(frame.camera_id).set(
-            time.time() if analysis.camera.offline else frame.captured_at)
+            time.time() if analysis.camera.offline else frame.host_time)
 
     def _analysis_for(self, camera_id: str) -> CameraAnalysis | None:
         analysis = self._analysis.get(camera_id)

@@ -54,20 +54,22 @@ class ListSink:
         self.events.extend((camera.id, event) for event in events)
 
 
-def frame(camera: str, step: int, at: float) -> Frame:
+def frame(camera: str, step: int, at: float, clock_offset_s: float = 0.0) -> Frame:
+    """A frame that left GStreamer at ``at``; its captured_at is on a camera clock ``clock_offset_s`` off."""
     image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     image[0, 0, 0] = step
-    return Frame(camera, step, -1, at, image)
+    return Frame(camera, step, -1, at + clock_offset_s, image, host_time=at)
 
 
-def run_walk(cameras: list[CameraConfig], steps: int = 20) -> tuple[ListSink, WalkerDetector, Metrics]:
+def run_walk(cameras: list[CameraConfig], steps: int = 20,
+             clock_offset_s: float = 0.0) -> tuple[ListSink, WalkerDetector, Metrics]:
     detector, sink, metrics = WalkerDetector(), ListSink(), Metrics()
     assert isinstance(detector, Detector)
     batcher = FreshestFrameBatcher(8, 0.01)
     worker = InferenceWorker(detector, batcher, TrackerConfig(confirm_frames=3, lost_timeout_s=1.0), 0.25,
                              CropClassifiers([]), sink, metrics)
     start = time.time()
-    recordings = {camera.id: deque(frame(camera.id, step, start + step / 10) for step in range(steps))
+    recordings = {camera.id: deque(frame(camera.id, step, start + step / 10, clock_offset_s) for step in range(steps))
                   for camera in cameras}
     for camera in cameras:
         worker.add_camera(camera)
@@ -97,6 +99,25 @@ def test_a_walker_gives_new_one_crossing_and_end_per_camera_batched_across_camer
         assert events[-1].story is not None and [c.line for c in events[-1].story.crossings] == ["door"]
         assert metrics.registry.get_sample_value("argusd_frames_analysed_total", {"camera": camera}) == 20
     assert max(detector.batches) > 1, f"frames of several cameras share a batch: {detector.batches}"
+
+
+@pytest.mark.parametrize("clock_offset_s", [-7200.0, 30.0])
+def test_a_camera_on_its_own_clock_gives_its_time_to_events_and_keeps_timeouts_on_it(clock_offset_s: float) -> None:
+    """`clock: camera`: events carry the camera's time, lost-track timeouts run on the camera's clock (an
+    object of a camera two hours behind is not ended at once, nor one 30 s ahead kept 30 s too long), and
+    staleness and latency are measured on the host's."""
+    camera = CameraConfig(id="cam", url="rtsp://127.0.0.1:8554/cam", fps=10, lines=[DOOR], clock="camera")
+    started = time.time()
+    sink, _, metrics = run_walk([camera], clock_offset_s=clock_offset_s)
+    events = [event for _, event in sink.events]
+    assert [e.type for e in events] == [EventType.NEW, EventType.LINE_CROSS, EventType.END], events
+    for event in events[:2]:
+        assert abs(event.captured_at - (started + clock_offset_s)) < 5, (event.captured_at, started)
+    last_analysed = metrics.registry.get_sample_value("argusd_camera_last_analysed_timestamp_seconds",
+                                                      {"camera": "cam"})
+    assert abs(last_analysed - started) < 5
+    slowest = metrics.registry.get_sample_value("argusd_capture_to_analysed_seconds_sum")
+    assert slowest is not None and slowest < 60  # not the two hours between the clocks
 
 
 def test_a_camera_reports_only_its_classes_by_label_or_model_name() -> None:
