@@ -24,8 +24,9 @@ from daemon.sources.http_probe import HttpKind, HttpProbeError, probe, split_cre
 from daemon.sources.supervisor import MessageKind, RunMessage, RunStartError, is_live
 
 # An http(s) camera is asked what it serves before each attempt; a camera slower than this to send its
-# response headers is treated as down (the attempt is retried with backoff).
-HTTP_PROBE_TIMEOUT_S = 5.0
+# response headers is treated as down (the attempt is retried with backoff). Short enough that stopping a
+# camera whose probe hangs stays within the supervisor's stop timeout.
+HTTP_PROBE_TIMEOUT_S = 3.0
 MAX_CAMERA_FPS = 120  # cameras[].fps's bound
 TEST_PATTERNS = {"smpte", "ball", "snow", "black", "white", "red", "green", "blue", "checkers-8", "gamut"}
 
