@@ -76,7 +76,11 @@ def source_plan(config: CameraConfig, http_kind: HttpKind | None = None) -> Sour
         return SourcePlan("uridecodebin", {"uri": url}, paced=True)
     if scheme == "srt":
         return SourcePlan("srtsrc", {"uri": url, "wait-for-connection": False}, chain="decodebin")
-    return SourcePlan("uridecodebin", {"uri": url})  # rtsp(s), rtmp
+    if scheme == "rtmp":
+        # Not through uridecodebin or a bare decodebin: neither finds the live FLV's streams and no frame
+        # comes. FLV's video pad only: a camera's audio pad stays unlinked, which flvdemux tolerates.
+        return SourcePlan("rtmp2src", {"location": url}, chain="flvdemux name=flv flv.video ! decodebin")
+    return SourcePlan("uridecodebin", {"uri": url})  # rtsp(s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,12 @@
 
     python -m daemon.testing.stream_sender --kind srt --port 9000 [--width 320 --height 240 --fps 15]
     python -m daemon.testing.stream_sender --kind hls --dir DIR [--port N (unused)]
+    python -m daemon.testing.stream_sender --kind rtmp --url rtmp://127.0.0.1:1935/live/cam [--port N (unused)]
 
 SRT: H.264 in MPEG-TS from ``srtsink`` in listener mode, so a camera URL ``srt://127.0.0.1:PORT`` (caller)
 pulls it, as from an encoder or a gateway. HLS: ``hlssink2`` writes one-second segments and a live playlist
 ``DIR/live.m3u8`` (the newest few segments), which an HTTP server (daemon/testing/http_camera.py) serves.
+RTMP: H.264 in FLV published to an RTMP server (daemon/testing/rtmp_server.py) that relays it to players.
 Prints ``ready`` once it sends; SIGTERM/SIGINT stop it, SIGKILL plays an encoder that died.
 """
 
@@ -34,6 +36,8 @@ def description(args: argparse.Namespace) -> str:
         # 7 TS packets (1316 bytes) per buffer: one SRT message each; a larger buffer would be cut short.
         return (f"{_encoded(args)} ! mpegtsmux alignment=7 ! srtsink uri=srt://127.0.0.1:{args.port}?mode=listener "
                 "wait-for-connection=false latency=100")
+    if args.kind == "rtmp":
+        return f'{_encoded(args)} ! flvmux streamable=true ! rtmp2sink location="{args.url}"'
     directory = Path(args.dir)
     return (f'{_encoded(args)} ! hlssink2 location="{directory / "segment%05d.ts"}" '
             f'playlist-location="{directory / PLAYLIST}" target-duration=1 playlist-length=3 max-files=6')
@@ -41,9 +45,10 @@ def description(args: argparse.Namespace) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kind", required=True, choices=("srt", "hls"))
+    parser.add_argument("--kind", required=True, choices=("srt", "hls", "rtmp"))
     parser.add_argument("--port", type=int, default=None, help="srt: the port it listens on")
     parser.add_argument("--dir", default=None, help="hls: where segments and the playlist are written")
+    parser.add_argument("--url", default=None, help="rtmp: where to publish")
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=15)
@@ -52,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if (args.kind == "srt" and args.port is None) or (args.kind == "hls" and not args.dir):
-        print("srt needs --port, hls needs --dir", file=sys.stderr)
+    if (args.kind == "srt" and args.port is None) or (args.kind == "hls" and not args.dir) or (
+            args.kind == "rtmp" and not args.url):
+        print("srt needs --port, hls needs --dir, rtmp needs --url", file=sys.stderr)
         return 2
     pipeline = Gst.parse_launch(description(args))
     loop = GLib.MainLoop()

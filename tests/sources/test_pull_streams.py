@@ -67,3 +67,18 @@ def test_srt_flows_and_reconnects_after_the_sender_restarts() -> None:
     finally:
         sender.close()
     print(f"SRT: first frame {first:.2f} s after start, again {again:.2f} s after the sender restarted")
+
+
+def test_rtmp_flows_and_reconnects_after_the_publisher_restarts() -> None:
+    """nginx's RTMP module relays a local GStreamer publisher; argusd plays it."""
+    server = PeerProcess("daemon.testing.rtmp_server").start()
+    url = f"rtmp://127.0.0.1:{server.port}/live/cam"
+    sender = PeerProcess("daemon.testing.stream_sender", "--kind", "rtmp", "--url", url)
+    try:
+        sender.start()
+        # The server ends the stream with its publisher (backoff), then accepts players and waits for one.
+        first, again = stream_until_the_sender_restarts(url, sender, 4, 8, down=CameraState.BACKOFF)
+    finally:
+        sender.close()
+        server.close()
+    print(f"RTMP: first frame {first:.2f} s after start, again {again:.2f} s after the publisher restarted")
