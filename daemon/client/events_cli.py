@@ -17,7 +17,7 @@ from daemon.client.consumer import EventConsumer, StreamEvent, XReadReply, parse
 from daemon.config.loading import load_config
 from daemon.config.models import EXIT_CONFIG, ConfigError, RedisConfig
 from daemon.core.redact import redact_url
-from daemon.outputs.publisher import redis_client
+from daemon.outputs.publisher import redis_client, stream_for
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
 EXIT_USAGE = 2  # what argparse exits with for a bad option
@@ -125,7 +125,8 @@ def _target(args: argparse.Namespace) -> tuple[RedisConfig, list[str]]:
     if per_camera and not args.camera:
         raise UsageError(f"stream {per_camera[0]} is per camera: name the camera(s) with --camera")
     shared = [stream for stream in streams if "{camera}" not in stream]
-    return config, shared + [stream.format(camera=camera) for stream in per_camera for camera in args.camera or []]
+    return config, shared + [stream_for(stream, camera, config.is_cluster)
+                             for stream in per_camera for camera in args.camera or []]
 
 
 def _with_setting(config: RedisConfig, field: str, value: str, error_type: type[Exception],

@@ -41,6 +41,12 @@ class CameraFleet:
         self.batcher.register(camera.id, source.pull_frame)
         source.start()
 
+    def remove(self, camera_id: str) -> None:
+        """Stop a camera and end its open objects (their ``end`` events go out now); its counters stay."""
+        self.batcher.unregister(camera_id)
+        self._stop(camera_id)
+        self._forget(camera_id)
+
     def stop_all(self) -> None:
         for source in self.sources():
             source.stop()
