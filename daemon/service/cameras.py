@@ -42,8 +42,10 @@ class CameraFleet:
         source.start()
 
     def remove(self, camera_id: str) -> None:
-        """Stop a camera and end its open objects (their ``end`` events go out now); its counters stay."""
+        """Stop a camera and end its open objects (their ``end`` events go out now); its counters stay. Its
+        frames already in a batch are dropped, not analysed, so none is analysed after this returns."""
         self.batcher.unregister(camera_id)
+        self.worker.end_camera(camera_id, removed=True)
         self._stop(camera_id)
         self._forget(camera_id)
 

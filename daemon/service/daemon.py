@@ -125,7 +125,7 @@ class Daemon:
             self.cameras.stop_all()
         if self.worker is not None:
             self.worker.stop()
-            for camera in self.camera_status():  # what each camera's run came to (e.g. a recording analysed)
+            for camera in self.cameras.status() if self.cameras else []:  # what each camera's run came to
                 log.info("camera %s: %d frame(s) received, %d analysed, %d skipped without motion, %d event(s)",
                          camera["id"], camera["frames_received"], camera["frames_analysed"],
                          camera["frames_skipped"], camera["events"])

@@ -1,0 +1,214 @@
+"""Fleet mode against real components: a 3-member etcd cluster and 3 argusd members sharing 12 test://
+cameras. One run goes through the whole life of a fleet (steady state, a member SIGKILLed, its rejoin, a
+member cut off from etcd and its return, SIGTERM), checking ownership throughout from the members' own
+/fleet, /metrics and logs."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from daemon.service.fleet import rendezvous_owner
+from tests.support.assets import free_port
+from tests.support.configs import daemon_config, detector_config, write_config
+from tests.support.daemon import RunningDaemon, running_daemon
+from tests.support.models import random_yolo11n
+from tests.support.etcd import EtcdCluster, etcd_cluster  # noqa: F401 (fixture)
+from tests.support.polling import wait_for
+from tests.support.redis import stream_event_ids
+
+TTL_S = 3
+CAMERAS = [f"cam{index:02d}" for index in range(12)]
+MEMBERS = ["m0", "m1", "m2"]
+
+
+@dataclass
+class Member:
+    name: str
+    config: Path
+    port: int
+    daemon: RunningDaemon | None = None
+    killed_at: list[float] = field(default_factory=list)  # wall-clock times it was SIGKILLed
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
+            return json.loads(reply.read())
+
+    def running(self) -> set[str]:
+        return set(self.get("/fleet")["cameras"])
+
+    def streaming(self) -> set[str]:
+        return {camera["id"] for camera in self.get("/cameras")["cameras"] if camera["state"] == "streaming"}
+
+    def analysed(self) -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+        return {sample.labels["camera"]: sample.value for family in text_string_to_metric_families(text)
+                if family.name == "argusd_frames_analysed" for sample in family.samples
+                if sample.name.endswith("_total")}
+
+
+def ownership_intervals(log: str, killed_at: list[float], ended_at: float) -> dict[str, list[tuple[float, float]]]:
+    """camera -> [(start, stop)] wall-clock seconds this member held it, from its log ("analysing camera"
+    is logged before the camera starts, "stopped camera" after it stopped, "left" after shutdown stopped
+    them all); a hold that a SIGKILL ended ends at the kill."""
+    intervals: dict[str, list[tuple[float, float]]] = {}
+    open_since: dict[str, float] = {}
+    kills = iter(sorted(killed_at))
+    next_kill = next(kills, None)
+    for line in log.splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        at = datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")).timestamp()
+        while next_kill is not None and at > next_kill:  # everything it held died with it
+            for camera, start in open_since.items():
+                intervals.setdefault(camera, []).append((start, next_kill))
+            open_since.clear()
+            next_kill = next(kills, None)
+        words = entry["msg"].split()
+        if entry["msg"].startswith("fleet: analysing camera"):
+            open_since[words[3]] = at
+        elif entry["msg"].startswith("fleet: stopped camera") and words[3] in open_since:
+            intervals.setdefault(words[3], []).append((open_since.pop(words[3]), at))
+        elif entry["msg"].startswith("fleet: left"):  # at shutdown, once every camera has stopped
+            for camera, start in open_since.items():
+                intervals.setdefault(camera, []).append((start, at))
+            open_since.clear()
+    for camera, start in open_since.items():
+        intervals.setdefault(camera, []).append((start, ended_at))
+    return intervals
+
+
+def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_cluster: EtcdCluster,  # noqa: F811
+                                                         stream_key: str, redis_url: str) -> None:
+    cameras = [{"id": camera, "url": "test://ball", "fps": 2, "width": 160, "height": 120} for camera in CAMERAS]
+    # random weights whose boxes pass conf on every frame: many objects, so events cross every handover
+    detector = detector_config(random_yolo11n(tmp_path / "random.pt"), imgsz=160)
+    members = []
+    for index, name in enumerate(MEMBERS):
+        # m2 talks to etcd2 alone, so pausing etcd2 cuts it off while the cluster keeps its quorum
+        endpoints = etcd_cluster.endpoints[2:] if name == "m2" else etcd_cluster.endpoints[:2]
+        port = free_port()
+        directory = tmp_path / name
+        directory.mkdir()
+        config = write_config(directory / "argusd.yaml", daemon_config(
+            cameras, detector=detector, redis={"stream": stream_key}, port=port,
+            tracker={"confirm_frames": 1},
+            spool={"directory": str(directory / "spool")}, log={"json": True},
+            fleet={"etcd": endpoints, "member_id": name, "lease_ttl_s": TTL_S}))
+        members.append(Member(name, config, port))
+    m0, m1, m2 = members
+    with ExitStack() as stack:
+        def start(member: Member) -> None:
+            member.daemon = stack.enter_context(running_daemon(member.config, address=f"127.0.0.1:{member.port}"))
+
+        def assignment(live: list[Member]) -> dict[str, str]:
+            """camera -> member, from each member's /fleet; fails on a camera two members run."""
+            owners: dict[str, str] = {}
+            for member in live:
+                for camera in member.running():
+                    assert camera not in owners, f"{camera} runs on {owners[camera]} and {member.name}"
+                    owners[camera] = member.name
+            return owners
+
+        def settled(live: list[Member]) -> dict[str, str] | None:
+            for member in live:
+                member.daemon.check_running()
+            owners = assignment(live)
+            expected = {camera: rendezvous_owner(camera, dict.fromkeys((m.name for m in live), 1.0))
+                        for camera in CAMERAS}
+            streaming = set().union(*(member.streaming() for member in live))
+            return owners if owners == expected and streaming == set(CAMERAS) else None
+
+        def details() -> str:
+            return "\n".join(f"--- {m.name}\n{m.daemon.tail() if m.daemon else ''}" for m in members)
+
+        for member in members:
+            start(member)
+        first = wait_for(lambda: settled(members), 120, "12 cameras streaming, each on its rendezvous winner",
+                         interval=0.5, ignoring=(OSError,), details=details)
+
+        # Exactly one member analyses each camera: over 4 s only the owner's frame counter moves.
+        before = {member.name: member.analysed() for member in members}
+        time.sleep(4)
+        after = {member.name: member.analysed() for member in members}
+        for camera in CAMERAS:
+            grew = [name for name in MEMBERS if after[name].get(camera, 0) > before[name].get(camera, 0)]
+            assert grew == [first[camera]], f"{camera}: analysed on {grew}, owner {first[camera]}"
+
+        # SIGKILL: its cameras stream on the survivors within TTL + 2 s.
+        lost = {camera for camera, owner in first.items() if owner == "m1"}
+        assert lost, first
+        killed = time.time()
+        m1.killed_at.append(killed)
+        m1.daemon.kill()
+        survivors = [m0, m2]
+        wait_for(lambda: lost <= set().union(*(m.streaming() for m in survivors)), TTL_S + 2,
+                 f"m1's cameras {sorted(lost)} to stream on m0 and m2", interval=0.1, ignoring=(OSError,),
+                 details=details)
+        takeover_s = time.time() - killed
+        second = wait_for(lambda: settled(survivors), 30, "the survivors to settle", interval=0.5, ignoring=(OSError,),
+                          details=details)
+        assert all(second[camera] == first[camera] for camera in CAMERAS if camera not in lost), \
+            "a survivor's camera moved when m1 died"
+        print(f"SIGKILL takeover: {takeover_s:.2f} s (TTL {TTL_S} s)")
+
+        # Rejoin: only its fair share (the cameras it wins) moves back, all to it.
+        start(m1)
+        third = wait_for(lambda: settled(members), 90, "m1's cameras back on m1", interval=0.5, ignoring=(OSError,),
+                         details=details)
+        moved = {camera for camera in CAMERAS if third[camera] != second[camera]}
+        assert moved == {camera for camera, owner in third.items() if owner == "m1"} == lost
+
+        # m2 cut off from etcd: it stops its cameras before its lease expires, and they move.
+        cut_off = {camera for camera, owner in third.items() if owner == "m2"}
+        paused = time.time()
+        etcd_cluster.pause(2)
+        wait_for(lambda: "before the lease (TTL" in m2.daemon.output(), TTL_S + 2,
+                 "m2 to fence its cameras", interval=0.1, details=details)
+        wait_for(lambda: cut_off <= set().union(*(m.streaming() for m in (m0, m1))), TTL_S + 10,
+                 "m2's cameras to move to m0 and m1", interval=0.2, details=details)
+        moved_s = time.time() - paused
+        etcd_cluster.resume(2)
+        wait_for(lambda: settled(members), 60, "m2 to take its cameras back once etcd answers", interval=0.5,
+                 ignoring=(OSError,), details=details)
+        print(f"cut off from etcd: cameras moved {moved_s:.2f} s after the pause")
+
+        # SIGTERM hands over at once (lease revoked), not a TTL later.
+        handed = {camera for camera, owner in third.items() if owner == "m0"}
+        stopped = time.monotonic()
+        assert m0.daemon.stop() == 0
+        wait_for(lambda: handed <= m1.running() | m2.running(), TTL_S, "m0's cameras to be claimed after SIGTERM",
+                 interval=0.1, details=details)
+        print(f"SIGTERM handover: {time.monotonic() - stopped:.2f} s including m0's shutdown")
+        ended = time.time()
+        for member in (m1, m2):
+            assert member.daemon.stop() == 0
+
+    # Over the whole run no camera was held by two members at once (holds enclose all analysis).
+    holds = {member.name: ownership_intervals(member.daemon.output(), member.killed_at, ended)
+             for member in members if member.daemon}
+    for camera in CAMERAS:
+        spans = sorted((start, stop, name) for name, cameras in holds.items() for start, stop in cameras.get(camera, []))
+        for (_, stop, name), (start, _, next_name) in zip(spans, spans[1:], strict=False):
+            assert stop <= start, f"{camera}: held by {name} until {stop:.3f} and by {next_name} from {start:.3f}"
+
+    # Every event reached the stream once: no duplicate event_id across the handovers.
+    ids = stream_event_ids(redis_url, stream_key)
+    assert len(ids) == len(set(ids)), "duplicate event_id in the stream"
+    events = [json.loads(fields[b"data"]) for _, fields in redis.Redis.from_url(redis_url).xrange(stream_key)]
+    opened = {event["object_id"]: event["camera"] for event in events if event["type"] == "new"}
+    ended_objects = {event["object_id"] for event in events if event["type"] == "end"}
+    assert ended_objects <= opened.keys()
+    unended = {camera for object_id, camera in opened.items() if object_id not in ended_objects}
+    assert unended <= lost, f"objects on {sorted(unended - lost)} were not ended at their handover"
+    print(f"{len(ids)} event(s), {len(opened)} object(s)")
