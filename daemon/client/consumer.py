@@ -74,7 +74,7 @@ class EventConsumer:
         self._last_claim = 0.0
         self._own_pending_read = False
         # One XREADGROUP may name only streams of one slot on a Redis Cluster: read slot by slot there.
-        self._slot_groups = _by_slot(client, streams)
+        self._slot_groups = streams_by_slot(client, streams)
         for stream in streams:
             try:
                 client.xgroup_create(stream, group, id=start_id, mkstream=True)
@@ -167,7 +167,7 @@ class EventConsumer:
         return f"{event.stream}:seen:{self.group}:{event.event_id}"
 
 
-def _by_slot(client: redis.Redis, streams: list[str]) -> list[list[str]]:
+def streams_by_slot(client: redis.Redis, streams: list[str]) -> list[list[str]]:
     """The streams in groups one XREADGROUP can name: all of them, or on a cluster those of one slot."""
     if not isinstance(client, RedisCluster):
         return [list(streams)]

@@ -86,6 +86,12 @@ def test_events_reach_a_redis_cluster_through_a_master_restart(tmp_path: Path) -
         assert len(ids) == produced, f"{len(ids)} of {produced} event(s) consumed"
         assert len(set(ids)) == len(ids), "an event was delivered twice to the group"
         stored = sum(client.xlen(stream) for stream in streams)
+        tailed = subprocess.run(
+            argusd_command("events", "tail", "--config", str(config), *(f"--camera={c}" for c in CAMERAS),
+                           "--from-start", "--json", "--count", str(stored), "--max-seconds", "60"),
+            cwd=REPO, capture_output=True, text=True, timeout=90)
+        assert tailed.returncode == 0, tailed.stderr
+        assert {json.loads(line)["event_id"] for line in tailed.stdout.splitlines()} == set(ids)
         # stored > produced: a batch cut by the outage is sent again whole (at-least-once); the group skips the
         # entries whose event_id it already handled
         print(f"{produced} event(s) produced, {replayed} through the spool, {stored} stream entries, "

@@ -56,6 +56,11 @@ class Member:
                 if sample.name.endswith("_total")}
 
 
+def log_time(line: str) -> float:
+    """The wall-clock time of a JSON log line."""
+    return datetime.fromisoformat(json.loads(line)["ts"].replace("Z", "+00:00")).timestamp()
+
+
 def ownership_intervals(log: str, killed_at: list[float], ended_at: float) -> dict[str, list[tuple[float, float]]]:
     """camera -> [(start, stop)] wall-clock seconds this member held it, from its log ("analysing camera"
     is logged before the camera starts, "stopped camera" after it stopped, "left" after shutdown stopped
@@ -68,7 +73,7 @@ def ownership_intervals(log: str, killed_at: list[float], ended_at: float) -> di
         if not line.startswith("{"):
             continue
         entry = json.loads(line)
-        at = datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")).timestamp()
+        at = log_time(line)
         while next_kill is not None and at > next_kill:  # everything it held died with it
             for camera, start in open_since.items():
                 intervals.setdefault(camera, []).append((start, next_kill))
@@ -178,6 +183,8 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
         wait_for(lambda: cut_off <= set().union(*(m.streaming() for m in (m0, m1))), TTL_S + 10,
                  "m2's cameras to move to m0 and m1", interval=0.2, details=details)
         moved_s = time.time() - paused
+        fenced_at = next(log_time(line) for line in m2.daemon.output().splitlines() if "before the lease (TTL" in line)
+        assert fenced_at - paused < TTL_S, "m2 stopped its cameras only after its lease could have expired"
         etcd_cluster.resume(2)
         wait_for(lambda: settled(members), 60, "m2 to take its cameras back once etcd answers", interval=0.5,
                  ignoring=(OSError,), details=details)
