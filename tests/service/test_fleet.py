@@ -6,8 +6,10 @@ member cut off from etcd and its return, SIGTERM), checking ownership throughout
 from __future__ import annotations
 
 import json
+import signal
 import time
 import urllib.request
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,11 +51,15 @@ class Member:
         return {camera["id"] for camera in self.get("/cameras")["cameras"] if camera["state"] == "streaming"}
 
     def analysed(self) -> dict[str, float]:
+        return self.metric("argusd_frames_analysed")
+
+    def metric(self, family_name: str) -> dict[str, float]:
+        """camera -> value of a per-camera metric (a counter's _total)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
             text = reply.read().decode()
         return {sample.labels["camera"]: sample.value for family in text_string_to_metric_families(text)
-                if family.name == "argusd_frames_analysed" for sample in family.samples
-                if sample.name.endswith("_total")}
+                if family.name == family_name for sample in family.samples
+                if sample.name in (family_name, f"{family_name}_total")}
 
 
 def log_time(line: str) -> float:
@@ -95,22 +101,23 @@ def ownership_intervals(log: str, killed_at: list[float], ended_at: float) -> di
 
 def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_cluster: EtcdCluster,  # noqa: F811
                                                          stream_key: str, redis_url: str) -> None:
-    cameras = [{"id": camera, "url": "test://ball", "fps": 2, "width": 160, "height": 120} for camera in CAMERAS]
     # random weights whose boxes pass conf on every frame: many objects, so events cross every handover
     detector = detector_config(random_yolo11n(tmp_path / "random.pt"), imgsz=160)
-    members = []
-    for index, name in enumerate(MEMBERS):
+
+    def write_member_config(member: Member, camera_ids: list[str]) -> None:
         # m2 talks to etcd2 alone, so pausing etcd2 cuts it off while the cluster keeps its quorum
-        endpoints = etcd_cluster.endpoints[2:] if name == "m2" else etcd_cluster.endpoints[:2]
-        port = free_port()
-        directory = tmp_path / name
-        directory.mkdir()
-        config = write_config(directory / "argusd.yaml", daemon_config(
-            cameras, detector=detector, redis={"stream": stream_key}, port=port,
-            tracker={"confirm_frames": 1},
-            spool={"directory": str(directory / "spool")}, log={"json": True},
-            fleet={"etcd": endpoints, "member_id": name, "lease_ttl_s": TTL_S}))
-        members.append(Member(name, config, port))
+        endpoints = etcd_cluster.endpoints[2:] if member.name == "m2" else etcd_cluster.endpoints[:2]
+        write_config(member.config, daemon_config(
+            [{"id": camera, "url": "test://ball", "fps": 2, "width": 160, "height": 120} for camera in camera_ids],
+            detector=detector, redis={"stream": stream_key}, port=member.port, tracker={"confirm_frames": 1},
+            spool={"directory": str(member.config.parent / "spool")}, log={"json": True},
+            fleet={"etcd": endpoints, "member_id": member.name, "lease_ttl_s": TTL_S}))
+
+    members = []
+    for name in MEMBERS:
+        (tmp_path / name).mkdir()
+        members.append(Member(name, tmp_path / name / "argusd.yaml", free_port()))
+        write_member_config(members[-1], CAMERAS)
     m0, m1, m2 = members
     with ExitStack() as stack:
         def start(member: Member) -> None:
@@ -125,14 +132,14 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
                     owners[camera] = member.name
             return owners
 
-        def settled(live: list[Member]) -> dict[str, str] | None:
+        def settled(live: list[Member], camera_ids: list[str] = CAMERAS) -> dict[str, str] | None:
             for member in live:
                 member.daemon.check_running()
             owners = assignment(live)
             expected = {camera: rendezvous_owner(camera, dict.fromkeys((m.name for m in live), 1.0))
-                        for camera in CAMERAS}
+                        for camera in camera_ids}
             streaming = set().union(*(member.streaming() for member in live))
-            return owners if owners == expected and streaming == set(CAMERAS) else None
+            return owners if owners == expected and streaming == set(camera_ids) else None
 
         def details() -> str:
             return "\n".join(f"--- {m.name}\n{m.daemon.tail() if m.daemon else ''}" for m in members)
@@ -190,6 +197,24 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
                  ignoring=(OSError,), details=details)
         print(f"cut off from etcd: cameras moved {moved_s:.2f} s after the pause")
 
+        # The fleet's metrics give the assignment: summed over the members, each camera is owned once.
+        def owned_once() -> bool:
+            owned: Counter[str] = Counter()
+            for member in members:
+                owned.update(member.metric("argusd_fleet_camera_owned"))
+            return owned == dict.fromkeys(CAMERAS, 1.0)
+
+        wait_for(owned_once, 5, "argusd_fleet_camera_owned to sum to 1 per camera", interval=0.2)
+
+        # A camera list change is a reload on every member: cam11 goes, cam12 comes.
+        changed = [*CAMERAS[:-1], "cam12"]
+        for member in members:
+            write_member_config(member, changed)
+            member.daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: settled(members, changed), 60, "cam12 analysed and cam11 gone after the reloads",
+                 interval=0.5, ignoring=(OSError,), details=details)
+        third = assignment(members)
+
         # SIGTERM hands over at once (lease revoked), not a TTL later.
         handed = {camera for camera, owner in third.items() if owner == "m0"}
         stopped = time.monotonic()
@@ -204,7 +229,7 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
     # Over the whole run no camera was held by two members at once (holds enclose all analysis).
     holds = {member.name: ownership_intervals(member.daemon.output(), member.killed_at, ended)
              for member in members if member.daemon}
-    for camera in CAMERAS:
+    for camera in [*CAMERAS, "cam12"]:
         spans = sorted((start, stop, name) for name, cameras in holds.items() for start, stop in cameras.get(camera, []))
         for (_, stop, name), (start, _, next_name) in zip(spans, spans[1:], strict=False):
             assert stop <= start, f"{camera}: held by {name} until {stop:.3f} and by {next_name} from {start:.3f}"
