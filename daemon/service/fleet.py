@@ -160,7 +160,9 @@ class FleetMember:
         self._start_camera = start_camera
         self._stop_camera = stop_camera
         self._interval = config.lease_ttl_s / 3
-        self._etcd = _Etcd(config.etcd, timeout_s=min(1.0, self._interval / 2))
+        # A slow etcd (a loaded machine, a leader election) must not count as a lost one too soon; the fence
+        # thread, not this timeout, bounds how long cameras run without a keep-alive.
+        self._etcd = _Etcd(config.etcd, timeout_s=min(2.0, self._interval))
         self._claim = json.dumps({"member": self.member})
         self._lock = threading.Lock()  # guards the camera list and the view against the HTTP readers
         self._cameras = {c.id: c for c in cameras if c.enabled}
@@ -271,11 +273,13 @@ class FleetMember:
                     log.warning("fleet: lease expired; stopping %d camera(s), joining again", len(self._running))
                     self._stop_all("expired")
             self._lease = self._etcd.grant(self.config.lease_ttl_s)
-            self._etcd.put(f"{prefix}members/{self.member}", json.dumps({"capacity": self.config.capacity}),
-                           self._lease)
         self._last_keep_alive = started
         members = {member: float(json.loads(value).get("capacity", 1.0))
                    for member, value in self._etcd.prefix(f"{prefix}members/").items()}
+        if self.member not in members:  # a new lease (or a put that failed before): register under it
+            self._etcd.put(f"{prefix}members/{self.member}", json.dumps({"capacity": self.config.capacity}),
+                           self._lease)
+            members[self.member] = self.config.capacity
         owners = {camera: json.loads(value).get("member", "")
                   for camera, value in self._etcd.prefix(f"{prefix}owners/").items()}
         if not self._connected:

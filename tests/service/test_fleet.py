@@ -104,9 +104,13 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
     # random weights whose boxes pass conf on every frame: many objects, so events cross every handover
     detector = detector_config(random_yolo11n(tmp_path / "random.pt"), imgsz=160)
 
+    # m2 talks to one etcd follower alone, so pausing that follower cuts m2 off while the cluster keeps its
+    # quorum and its leader (a leader loss is another failure: every member waits for the election)
+    cut = etcd_cluster.follower()
+    others = [endpoint for index, endpoint in enumerate(etcd_cluster.endpoints) if index != cut]
+
     def write_member_config(member: Member, camera_ids: list[str]) -> None:
-        # m2 talks to etcd2 alone, so pausing etcd2 cuts it off while the cluster keeps its quorum
-        endpoints = etcd_cluster.endpoints[2:] if member.name == "m2" else etcd_cluster.endpoints[:2]
+        endpoints = [etcd_cluster.endpoints[cut]] if member.name == "m2" else others
         write_config(member.config, daemon_config(
             [{"id": camera, "url": "test://ball", "fps": 2, "width": 160, "height": 120} for camera in camera_ids],
             detector=detector, redis={"stream": stream_key}, port=member.port, tracker={"confirm_frames": 1},
@@ -124,11 +128,14 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
             member.daemon = stack.enter_context(running_daemon(member.config, address=f"127.0.0.1:{member.port}"))
 
         def assignment(live: list[Member]) -> dict[str, str]:
-            """camera -> member, from each member's /fleet; fails on a camera two members run."""
+            """camera -> member, from each member's /fleet; empty while a camera shows on two members (the
+            members are read one after the other, so a handover between two reads shows it on both; whether
+            two members ever held a camera at once is checked from their logs at the end)."""
             owners: dict[str, str] = {}
             for member in live:
                 for camera in member.running():
-                    assert camera not in owners, f"{camera} runs on {owners[camera]} and {member.name}"
+                    if camera in owners:
+                        return {}
                     owners[camera] = member.name
             return owners
 
@@ -184,7 +191,7 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
         # m2 cut off from etcd: it stops its cameras before its lease expires, and they move.
         cut_off = {camera for camera, owner in third.items() if owner == "m2"}
         paused = time.time()
-        etcd_cluster.pause(2)
+        etcd_cluster.pause(cut)
         wait_for(lambda: "before the lease (TTL" in m2.daemon.output(), TTL_S + 2,
                  "m2 to fence its cameras", interval=0.1, details=details)
         wait_for(lambda: cut_off <= set().union(*(m.streaming() for m in (m0, m1))), TTL_S + 10,
@@ -192,7 +199,7 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
         moved_s = time.time() - paused
         fenced_at = next(log_time(line) for line in m2.daemon.output().splitlines() if "before the lease (TTL" in line)
         assert fenced_at - paused < TTL_S, "m2 stopped its cameras only after its lease could have expired"
-        etcd_cluster.resume(2)
+        etcd_cluster.resume(cut)
         wait_for(lambda: settled(members), 60, "m2 to take its cameras back once etcd answers", interval=0.5,
                  ignoring=(OSError,), details=details)
         print(f"cut off from etcd: cameras moved {moved_s:.2f} s after the pause")

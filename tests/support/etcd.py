@@ -43,11 +43,22 @@ class EtcdCluster:
                  "--listen-peer-urls", f"http://127.0.0.1:{peer}",
                  "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
                  "--initial-cluster", initial, "--initial-cluster-state", "new",
-                 "--initial-cluster-token", self.directory.name],
+                 "--initial-cluster-token", self.directory.name,
+                 # a loaded test machine starves the members: slower heartbeats than the defaults (100 ms,
+                 # election after 1 s) keep them from electing a new leader on every scheduling hiccup
+                 "--heartbeat-interval", "250", "--election-timeout", "2500"],
                 stdout=log, stderr=subprocess.STDOUT))
         for endpoint in self.endpoints:
             wait_for(lambda endpoint=endpoint: requests.get(f"{endpoint}/health", timeout=1).json()["health"]
                      == "true", 30, f"etcd at {endpoint} to be healthy", ignoring=(requests.RequestException,))
+
+    def follower(self) -> int:
+        """The index of a member that is not the Raft leader (pausing it costs no election)."""
+        for index, endpoint in enumerate(self.endpoints):
+            status = requests.post(f"{endpoint}/v3/maintenance/status", json={}, timeout=5).json()
+            if status["leader"] != status["header"]["member_id"]:
+                return index
+        raise AssertionError("every etcd member says it leads")
 
     def pause(self, index: int) -> None:
         self.processes[index].send_signal(signal.SIGSTOP)
