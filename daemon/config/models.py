@@ -511,7 +511,8 @@ class FleetConfig(StrictModel):
     lease_ttl_s: Annotated[int, Field(ge=2, le=300)] = Field(
         10, description="Lease TTL: a member that dies loses its cameras this long after its last keep-alive; "
         "a member cut off from etcd stops its cameras before this much time has passed since its last "
-        "keep-alive. Keep-alives go every third of it.",
+        "keep-alive. Keep-alives (each followed by a look at the assignment) go every 0.5 s, or every third "
+        "of the TTL if that is shorter.",
     )
     capacity: Annotated[float, Field(gt=0, le=1000)] = Field(
         1.0, description="Rendezvous-hashing weight: a member of capacity 2 gets about twice the cameras of one "

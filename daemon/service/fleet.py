@@ -1,6 +1,6 @@
 """Fleet mode: members that read the same camera list share its cameras through etcd.
 
-Each member holds an etcd lease (TTL ``fleet.lease_ttl_s``, kept alive every third of it) and registers
+Each member holds an etcd lease (TTL ``fleet.lease_ttl_s``, kept alive every 0.5 s or third of it) and registers
 ``<prefix>members/<id>`` under it. Every camera goes to the live member with the highest rendezvous
 (highest-random-weight) score, weighted by ``capacity``, so a change of membership moves only the cameras
 whose winner changed. A member analyses a camera only while it holds ``<prefix>owners/<camera>`` under its
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # last analysed frame to leave the batch, so the next owner's first frame comes after it.
 FENCE_MARGIN_S = 1.0
 FENCE_CHECK_S = 0.1
+TURN_S = 0.5
 
 
 def rendezvous_owner(camera_id: str, members: dict[str, float]) -> str | None:
@@ -159,10 +160,12 @@ class FleetMember:
         self.metrics = metrics
         self._start_camera = start_camera
         self._stop_camera = stop_camera
-        self._interval = config.lease_ttl_s / 3
+        # A turn (keep-alive, then a look at members and owners) at least every TURN_S: a dead member's cameras
+        # are claimed at most that long after its lease expired, whatever the TTL.
+        self._interval = min(config.lease_ttl_s / 3, TURN_S)
         # A slow etcd (a loaded machine, a leader election) must not count as a lost one too soon; the fence
         # thread, not this timeout, bounds how long cameras run without a keep-alive.
-        self._etcd = _Etcd(config.etcd, timeout_s=min(2.0, self._interval))
+        self._etcd = _Etcd(config.etcd, timeout_s=min(2.0, config.lease_ttl_s / 3))
         self._claim = json.dumps({"member": self.member})
         self._lock = threading.Lock()  # guards the camera list and the view against the HTTP readers
         self._cameras = {c.id: c for c in cameras if c.enabled}
