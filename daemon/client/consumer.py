@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import redis
+from redis.cluster import RedisCluster
 
 # XREAD and XREADGROUP replies as redis-py parses them for RESP2, its default protocol and the form read here
 # (its annotations also allow RESP3's mapping): [[stream, [(entry_id, fields), ...]], ...], [] when nothing came.
@@ -72,6 +73,8 @@ class EventConsumer:
         self.claimed = 0
         self._last_claim = 0.0
         self._own_pending_read = False
+        # One XREADGROUP may name only streams of one slot on a Redis Cluster: read slot by slot there.
+        self._slot_groups = streams_by_slot(client, streams)
         for stream in streams:
             try:
                 client.xgroup_create(stream, group, id=start_id, mkstream=True)
@@ -103,13 +106,21 @@ class EventConsumer:
     # -- internals -----------------------------------------------------------------------------------
 
     def _read(self, start: str, block: bool = False) -> list[StreamEvent]:
-        reply = cast(XReadGroupReply,
-                     self.client.xreadgroup(self.group, self.consumer, dict.fromkeys(self.streams, start),
-                                            count=self.count, block=self.block_ms if block else None))
-        events = []
-        for stream, entries in reply or []:
-            name = stream.decode() if isinstance(stream, bytes) else stream
-            events += [parse_entry(name, entry_id, fields) for entry_id, fields in entries if fields]
+        """Entries from each slot's streams; a blocking read shares ``block_ms`` among the slots and ends at
+        the first that has entries (the slots take turns at going first, so none is starved)."""
+        groups = self._slot_groups
+        self._slot_groups = groups[1:] + groups[:1]
+        wait = max(1, self.block_ms // len(groups)) if block else None
+        events: list[StreamEvent] = []
+        for streams in groups:
+            reply = cast(XReadGroupReply,
+                         self.client.xreadgroup(self.group, self.consumer, dict.fromkeys(streams, start),
+                                                count=self.count, block=wait))
+            for stream, entries in reply or []:
+                name = stream.decode() if isinstance(stream, bytes) else stream
+                events += [parse_entry(name, entry_id, fields) for entry_id, fields in entries if fields]
+            if block and events:
+                break
         return events
 
     def _claim_stuck(self) -> list[StreamEvent]:
@@ -154,3 +165,13 @@ class EventConsumer:
 
     def _seen_key(self, event: StreamEvent) -> str:
         return f"{event.stream}:seen:{self.group}:{event.event_id}"
+
+
+def streams_by_slot(client: redis.Redis, streams: list[str]) -> list[list[str]]:
+    """The streams in groups one XREADGROUP can name: all of them, or on a cluster those of one slot."""
+    if not isinstance(client, RedisCluster):
+        return [list(streams)]
+    groups: dict[int, list[str]] = {}
+    for stream in streams:
+        groups.setdefault(client.keyslot(stream), []).append(stream)
+    return list(groups.values())

@@ -13,11 +13,11 @@ import redis
 from pydantic import ValidationError
 from redis.typing import KeyT, StreamIdT
 
-from daemon.client.consumer import EventConsumer, StreamEvent, XReadReply, parse_entry
+from daemon.client.consumer import EventConsumer, StreamEvent, XReadReply, parse_entry, streams_by_slot
 from daemon.config.loading import load_config
 from daemon.config.models import EXIT_CONFIG, ConfigError, RedisConfig
 from daemon.core.redact import redact_url
-from daemon.outputs.publisher import redis_client
+from daemon.outputs.publisher import redis_client, stream_for
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
 EXIT_USAGE = 2  # what argparse exits with for a bad option
@@ -125,7 +125,8 @@ def _target(args: argparse.Namespace) -> tuple[RedisConfig, list[str]]:
     if per_camera and not args.camera:
         raise UsageError(f"stream {per_camera[0]} is per camera: name the camera(s) with --camera")
     shared = [stream for stream in streams if "{camera}" not in stream]
-    return config, shared + [stream.format(camera=camera) for stream in per_camera for camera in args.camera or []]
+    return config, shared + [stream_for(stream, camera, config.is_cluster)
+                             for stream in per_camera for camera in args.camera or []]
 
 
 def _with_setting(config: RedisConfig, field: str, value: str, error_type: type[Exception],
@@ -146,11 +147,15 @@ def _tail(client: redis.Redis, streams: list[str], from_start: bool):
         for stream in streams:
             info = client.xinfo_stream(stream) if client.exists(stream) else None
             last[stream] = info["last-generated-id"] if info else "0"
+    groups = streams_by_slot(client, streams)  # one XREAD names the streams of one slot on a cluster
     while True:
-        reply = cast(XReadReply, client.xread(last, count=100, block=1000))
-        if not reply:
+        replies: XReadReply = []
+        for group in groups:
+            replies += cast(XReadReply, client.xread({stream: last[stream] for stream in group}, count=100,
+                                                     block=max(1, 1000 // len(groups))) or [])
+        if not replies:
             yield None
-        for key, entries in reply:
+        for key, entries in replies:
             name = key.decode() if isinstance(key, bytes) else key
             for entry_id, fields in entries:
                 last[name] = entry_id

@@ -73,9 +73,12 @@ def _readiness_line(ready: dict) -> str:
 
 
 def _camera_rows(before: list[dict], after: list[dict], interval: float) -> list[tuple[str, ...]]:
-    analysed_before = {camera["id"]: camera["frames_analysed"] for camera in before}
+    analysed_before = {camera["id"]: camera.get("frames_analysed", 0) for camera in before}
     rows: list[tuple[str, ...]] = []
     for camera in after:
+        if camera["state"] == "elsewhere":  # a fleet camera another member analyses
+            rows.append((str(camera["id"]), f"on {camera['owner'] or '?'}", "-", "-", "-", "-", ""))
+            continue
         fps = (camera["frames_analysed"] - analysed_before.get(camera["id"], camera["frames_analysed"])) / interval
         age = camera["last_frame_age_s"]
         rows.append((str(camera["id"]), str(camera["state"]), f"{fps:.1f}/{camera['fps_target']:g}",

@@ -442,7 +442,13 @@ class RedisConfig(StrictModel):
     url: str = Field(
         "redis://127.0.0.1:6379/0",
         description="redis://[user:password@]host:port/db, rediss:// for TLS, or unix:///path; "
-        "ARGUSD_REDIS_URL overrides. Credentials never reach logs or metrics.",
+        "redis+cluster:// (or rediss+cluster://) names one node of a Redis Cluster. ARGUSD_REDIS_URL overrides. "
+        "Credentials never reach logs or metrics.",
+    )
+    cluster: bool = Field(
+        False, description="The url names a node of a Redis Cluster (as a +cluster scheme does): the client "
+        "follows the cluster's slots, and each camera's stream name hash-tags the camera ({<camera>}) so a "
+        "stream and its consumer-group keys live on one slot.",
     )
     stream: str = Field(
         "argusd:events", min_length=1,
@@ -481,8 +487,8 @@ class RedisConfig(StrictModel):
     @classmethod
     def _valid_url(cls, value: str) -> str:
         scheme = urlsplit(value).scheme
-        if scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if scheme not in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"):
+            raise ValueError("must start with redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://")
         if scheme != "unix":
             check_authority(value)
         return value
@@ -494,6 +500,48 @@ class RedisConfig(StrictModel):
             value.format(camera="x")
         except (KeyError, IndexError, ValueError):
             raise ValueError("the only placeholder allowed is {camera}") from None
+        return value
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster or urlsplit(self.url).scheme.endswith("+cluster")
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme.startswith("rediss")
+
+
+class FleetConfig(StrictModel):
+    etcd: list[str] = Field(
+        min_length=1, description="etcd endpoints as http://host:port (its gRPC gateway, the client port); the "
+        "member uses the first that answers and moves to the next when one fails.",
+    )
+    member_id: str | None = Field(
+        None, description="This member's name in the fleet; default: the host name. Unique per member.",
+    )
+    prefix: str = Field(
+        "/argusd/", min_length=1, description="etcd key prefix: members/<id> and owners/<camera> live under it; "
+        "give each fleet its own.",
+    )
+    lease_ttl_s: Annotated[int, Field(ge=2, le=300)] = Field(
+        10, description="Lease TTL: a member that dies loses its cameras this long after its last keep-alive; "
+        "a member cut off from etcd stops its cameras before this much time has passed since its last "
+        "keep-alive. Keep-alives (each followed by a look at the assignment) go every 0.5 s, or every third "
+        "of the TTL if that is shorter.",
+    )
+    capacity: Annotated[float, Field(gt=0, le=1000)] = Field(
+        1.0, description="Rendezvous-hashing weight: a member of capacity 2 gets about twice the cameras of one "
+        "of capacity 1.",
+    )
+
+    @field_validator("etcd")
+    @classmethod
+    def _valid_endpoints(cls, value: list[str]) -> list[str]:
+        for endpoint in value:
+            parts = urlsplit(endpoint)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+                raise ValueError(f"{endpoint!r} must be http(s)://host:port")
+            check_authority(endpoint)
         return value
 
 
@@ -698,6 +746,10 @@ class Config(StrictModel):
     captions: CaptionsConfig = Field(CaptionsConfig(), description="Captioners that describe objects in words.")
     http: HttpConfig = Field(HttpConfig(), description="The metrics and health endpoints.")
     log: LogConfig = Field(LogConfig(), description="Logging.")
+    fleet: FleetConfig | None = Field(
+        None, description="Fleet mode: members that read the same camera list share its cameras through etcd "
+        "(docs/fleet.md). Absent: this daemon analyses every enabled camera by itself.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

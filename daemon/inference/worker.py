@@ -166,8 +166,8 @@ class InferenceWorker:
         tracked_frames: list[tuple[Frame, CameraAnalysis, Detections]] = []
         for frame, found in zip(batch, detections, strict=True):
             analysis = self._analysis_for(frame.camera_id)
-            if analysis is None:
-                continue  # removed by a reload while its frame was in the batch
+            if analysis is None or frame.camera_id not in self._cameras:
+                continue  # removed (a reload, a fleet handover) while its frame was in the batch
             self._count_analysed(frame, analysis)
             if analysis.class_mask is not None:
                 found = found[analysis.class_mask[found.class_id]]

@@ -23,9 +23,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from daemon.config.models import RedisConfig, SpoolConfig
@@ -91,21 +93,32 @@ def is_outage(error: Exception) -> bool:
 
 
 def redis_client(config: RedisConfig) -> redis.Redis:
-    """A client with the configured timeouts and TLS, and no hidden retries (callers own the backoff)."""
+    """A client with the configured timeouts and TLS, and no hidden retries (callers own the backoff); a
+    RedisCluster client (same commands, routed by slot) when the url names a cluster node."""
     options: dict = {
         "socket_timeout": config.command_timeout_s,
         "socket_connect_timeout": config.connect_timeout_s,
         "retry": Retry(NoBackoff(), 0),
     }
-    if config.url.startswith("rediss://"):
+    if config.tls:
         options.update(ssl_ca_certs=config.tls_ca_file, ssl_certfile=config.tls_cert_file,
                        ssl_keyfile=config.tls_key_file, ssl_cert_reqs="required" if config.tls_verify else "none",
                        ssl_check_hostname=config.tls_verify)
-    return redis.Redis.from_url(config.url, **options)
+    url = config.url.replace("+cluster://", "://", 1)
+    if config.is_cluster:
+        # A node that went away is looked up again on the next command (the cluster's slot map is re-read),
+        # so the publisher's own backoff and spool handle a master restart like any outage.
+        cluster = RedisCluster.from_url(url, **options)
+        return cast(redis.Redis, cluster)
+    return redis.Redis.from_url(url, **options)
 
 
-def stream_for(template: str, camera: str) -> str:
-    return template.format(camera=camera) if "{camera}" in template else template
+def stream_for(template: str, camera: str, cluster: bool = False) -> str:
+    """The stream key of ``camera``'s events. On a Redis Cluster the camera is hash-tagged ({camera}): the
+    stream and the consumer groups' keys named after it hash to one slot."""
+    if "{camera}" not in template:
+        return template
+    return template.format(camera=f"{{{camera}}}" if cluster else camera)
 
 
 class RedisPublisher:
@@ -330,7 +343,7 @@ class RedisPublisher:
         errors = [reply for reply in replies if isinstance(reply, Exception)]
         outage = next((error for error in errors if is_outage(error)), None)
         if outage is None and errors and len(errors) == len(batch) \
-                and len({stream_for(self.config.stream, event.camera) for event in batch}) > 1:
+                and len({self._stream(event) for event in batch}) > 1:
             # Every entry of several streams refused: the server or this client is wrong (an ACL change, an
             # XADD option the server does not know), not the entries. Keep them, look at the server again.
             self._idmp = None
@@ -360,7 +373,7 @@ class RedisPublisher:
         now = time.monotonic()
         by_stream: dict[str, list[tuple[WireEvent, Exception]]] = collections.defaultdict(list)
         for event, error in rejected:
-            by_stream[stream_for(self.config.stream, event.camera)].append((event, error))
+            by_stream[self._stream(event)].append((event, error))
         if len(self._rejections_logged) > 1000:  # bounded: forget the oldest
             self._rejections_logged = dict(sorted(self._rejections_logged.items(), key=lambda kv: kv[1])[-500:])
         for stream, entries in by_stream.items():
@@ -373,11 +386,14 @@ class RedisPublisher:
                       entries[0][0].event_id, REJECTION_LOG_S)
 
     def _xadd_args(self, event: WireEvent) -> list:
-        args: list = ["XADD", stream_for(self.config.stream, event.camera)]
+        args: list = ["XADD", self._stream(event)]
         if self._idmp:
             args += ["IDMP", self.config.producer_id, event.event_id]
         return [*args, "MAXLEN", "~", self.config.maxlen, "*",
                 "event_id", event.event_id, "type", event.type, "camera", event.camera, "data", event.data]
+
+    def _stream(self, event: WireEvent) -> str:
+        return stream_for(self.config.stream, event.camera, self.config.is_cluster)
 
     def _server_supports_idmp(self) -> bool:
         if self.config.idempotent == "off":

@@ -41,6 +41,14 @@ class CameraFleet:
         self.batcher.register(camera.id, source.pull_frame)
         source.start()
 
+    def remove(self, camera_id: str) -> None:
+        """Stop a camera and end its open objects (their ``end`` events go out now); its counters stay. Its
+        frames already in a batch are dropped, not analysed, so none is analysed after this returns."""
+        self.batcher.unregister(camera_id)
+        self.worker.end_camera(camera_id, removed=True)
+        self._stop(camera_id)
+        self._forget(camera_id)
+
     def stop_all(self) -> None:
         for source in self.sources():
             source.stop()

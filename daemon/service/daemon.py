@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from daemon.config.loading import load_config
-from daemon.config.models import Config, ConfigError
+from daemon.config.models import CameraConfig, Config, ConfigError
 from daemon.core.redact import redact_url
 from daemon.inference.batcher import FreshestFrameBatcher
 from daemon.inference.classes import check_camera_classes
@@ -22,6 +22,7 @@ from daemon.outputs.publisher import RedisPublisher, stream_for
 from daemon.outputs.router import EventRouter
 from daemon.outputs.snapshots import SnapshotWriter
 from daemon.service.cameras import CameraFleet
+from daemon.service.fleet import FleetMember
 from daemon.service.http import Endpoints, HttpServer
 from daemon.service.metrics import Metrics
 from daemon.service.notify import SystemdNotifier
@@ -57,6 +58,7 @@ class Daemon:
         self.worker: InferenceWorker | None = None
         self.cameras: CameraFleet | None = None
         self.http: HttpServer | None = None
+        self.fleet: FleetMember | None = None
         self._inference_stall_logged = False
 
     # -- start and stop ------------------------------------------------------------------------------
@@ -72,7 +74,8 @@ class Daemon:
         check_camera_classes(detector, config.cameras)
         classifiers = CropClassifiers([(c, load_classifier(c)) for c in config.classifiers])
         endpoints = Endpoints(self.metrics, self.camera_status, self.readiness, self.preview,
-                              config.http.preview_clients, {"runtime": detector.runtime, "device": detector.device})
+                              config.http.preview_clients, {"runtime": detector.runtime, "device": detector.device},
+                              self.fleet_status)
         try:
             self.http = HttpServer(config.http.host, config.http.port, endpoints)
         except OSError as error:
@@ -100,21 +103,29 @@ class Daemon:
         self.publisher.start()
         self.http.start()
         self.worker.start()
-        for camera in config.cameras:
-            if camera.enabled:
-                self.cameras.add(camera)
-        log.info("argusd started: %d camera(s), events to %s stream %s", len(self.cameras.sources()),
-                 redact_url(config.redis.url), stream_for(config.redis.stream, "<camera>"))
+        if config.fleet is not None:  # the fleet starts the cameras this member wins
+            self.fleet = FleetMember(config.fleet, config.cameras, self.metrics, self.cameras.add,
+                                     self.cameras.remove)
+            self.fleet.start()
+        else:
+            for camera in config.cameras:
+                if camera.enabled:
+                    self.cameras.add(camera)
+        log.info("argusd started: %d camera(s)%s, events to %s stream %s", len(self.cameras.sources()),
+                 f" (fleet member {self.fleet.member})" if self.fleet else "", redact_url(config.redis.url),
+                 stream_for(config.redis.stream, "<camera>", config.redis.is_cluster))
 
     def shutdown(self) -> None:
         log.info("stopping")
+        if self.fleet is not None:  # no more claims; the lease is revoked once the last events are out
+            self.fleet.stop()
         self.preview.close()
         self.batcher.close()
         if self.cameras is not None:
             self.cameras.stop_all()
         if self.worker is not None:
             self.worker.stop()
-            for camera in self.camera_status():  # what each camera's run came to (e.g. a recording analysed)
+            for camera in self.cameras.status() if self.cameras else []:  # what each camera's run came to
                 log.info("camera %s: %d frame(s) received, %d analysed, %d skipped without motion, %d event(s)",
                          camera["id"], camera["frames_received"], camera["frames_analysed"],
                          camera["frames_skipped"], camera["events"])
@@ -123,6 +134,8 @@ class Daemon:
         if self.snapshots is not None:
             self.snapshots.stop()
         self.publisher.stop()
+        if self.fleet is not None:
+            self.fleet.leave()
         if self.http is not None:
             self.http.stop()
         produced = ((self.worker.events_produced if self.worker else 0)
@@ -195,15 +208,28 @@ class Daemon:
             log.error("reload rejected, keeping the running config: %s", "; ".join(
                 line.strip() for line in str(error).splitlines()))
             return
-        if self.cameras is not None:
+        if self.fleet is not None:
+            self._reload_fleet(self.fleet, new.cameras)
+        elif self.cameras is not None:
             self.cameras.apply(self.config.cameras, new.cameras)
-        sections = ("detector", "batch", "tracker", "redis", "spool", "snapshots", "captions", "http", "log")
+        sections = ("detector", "batch", "tracker", "redis", "spool", "snapshots", "captions", "http", "log",
+                    "fleet")
         changed = [name for name in sections if getattr(new, name) != getattr(self.config, name)]
         if changed:
             log.warning("reload: changes to %s take effect after a restart", ", ".join(changed))
         self.config = self.config.model_copy(update={"cameras": new.cameras})
         self.metrics.reloads.labels("applied").inc()
         log.info("reload: done, %d camera(s)", len(self.cameras.sources()) if self.cameras else 0)
+
+    def _reload_fleet(self, fleet: FleetMember, cameras: list[CameraConfig]) -> None:
+        """Restart the changed cameras this member runs; the fleet stops removed ones and claims new ones."""
+        if self.cameras is None:
+            return
+        with fleet.camera_changes():
+            running = fleet.running()
+            self.cameras.apply([c for c in self.config.cameras if c.id in running],
+                               [c for c in cameras if c.id in running])
+            fleet.set_cameras(cameras)
 
     # -- what the endpoints and systemd read ---------------------------------------------------------
 
@@ -217,7 +243,19 @@ class Daemon:
         return self.worker.events_by_type(camera_id) if self.worker else {}
 
     def camera_status(self) -> list[dict]:
-        return self.cameras.status() if self.cameras else []
+        """Every camera this daemon runs; in fleet mode also those other members own (``owner``)."""
+        local = self.cameras.status() if self.cameras else []
+        if self.fleet is None:
+            return local
+        view = self.fleet.view()
+        here = {camera["id"] for camera in local}
+        elsewhere = [{"id": camera.id, "state": "elsewhere", "owner": view.owners.get(camera.id)}
+                     for camera in self.config.cameras if camera.enabled and camera.id not in here]
+        return [camera | {"owner": view.member} for camera in local] + elsewhere
+
+    def fleet_status(self) -> dict | None:
+        """GET /fleet: None outside fleet mode."""
+        return self.fleet.status() if self.fleet else None
 
     def readiness(self) -> tuple[bool, dict]:
         """Ready when the model is loaded, at least one camera streams, and events are delivered or kept:
@@ -230,10 +268,13 @@ class Daemon:
         problem = self.publisher.problem
         checks = {
             "model_loaded": self.detector is not None,
-            "camera_streaming": streaming > 0,
+            # a fleet member may rightly have no camera (more members than cameras); it must reach etcd
+            "camera_streaming": streaming > 0 or (self.fleet is not None and cameras == 0),
             "events_deliverable": queued < capacity,
             "events_kept": problem is None,
         }
+        if self.fleet is not None:
+            checks["fleet_connected"] = self.fleet.view().connected
         details = {"checks": checks, "cameras_streaming": streaming, "cameras": cameras,
                    "publish_queue": queued, "publish_queue_capacity": capacity,
                    "spool_events": self.publisher.spooled, "events_problem": problem}

@@ -44,6 +44,13 @@ class Endpoints:
     preview: PreviewStore
     preview_clients: int  # most simultaneous MJPEG viewers
     detector: dict[str, str]  # what /cameras says of the detector all cameras share (runtime, device)
+    fleet_status: Callable[[], dict | None] = lambda: None  # GET /fleet; None outside fleet mode
+
+
+def fleet_reply(endpoints: Endpoints) -> tuple[int, dict]:
+    """GET /fleet: the members, this member's cameras and the assignment; 404 outside fleet mode."""
+    status = endpoints.fleet_status()
+    return (404, {"error": "not a fleet member (no fleet: section)"}) if status is None else (200, status)
 
 
 class _Server(socketserver.TCPServer):
@@ -251,6 +258,8 @@ def _make_handler(endpoints: Endpoints, preview_slots: threading.BoundedSemaphor
                 self._json(200 if ready else 503, {"status": "ready" if ready else "not ready", **details})
             elif path == "/cameras":
                 self._json(200, {"cameras": endpoints.camera_status(), "detector": endpoints.detector})
+            elif path == "/fleet":
+                self._json(*fleet_reply(endpoints))
             elif path.startswith("/cameras/") and path.endswith(("/latest.jpg", "/preview.mjpg")):
                 camera_id, _, resource = path.removeprefix("/cameras/").rpartition("/")
                 if not _known(camera_id):

@@ -33,6 +33,7 @@ EVENT_DROP_REASONS = ("queue_full", "spool_full", "spool_corrupt", "spool_error"
 CAPTION_DROP_REASONS = ("queue_full", "shutdown")
 SNAPSHOT_DROP_REASONS = ("queue_full", "error")
 RELOAD_RESULTS = ("applied", "rejected")
+FLEET_HANDOVER_REASONS = ("acquired", "released", "fenced", "expired")
 CAPTION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 # Per-frame latency is compared across runs and against other systems: finer steps where frames usually land.
 FRAME_LATENCY_BUCKETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25,
@@ -75,6 +76,22 @@ class Metrics:
             "argusd_camera_stalls",
             "Times a streaming camera delivered no frame for its watchdog_s (a hung source, not back-pressure: "
             "back-pressure shows as argusd_frames_dropped_total{reason=\"superseded\"})", ["camera"], registry=r)
+        self.fleet_members = Gauge("argusd_fleet_members", "Live fleet members this member sees in etcd",
+                                   registry=r)
+        self.fleet_cameras_owned = Gauge("argusd_fleet_cameras_owned", "Cameras this fleet member analyses",
+                                         registry=r)
+        self.fleet_camera_owned = Gauge(
+            "argusd_fleet_camera_owned", "1 while this fleet member holds the camera (summed over members: the "
+            "assignment)", ["camera"], registry=r)
+        self.fleet_etcd_up = Gauge("argusd_fleet_etcd_up", "1 while this fleet member's last etcd call worked",
+                                   registry=r)
+        self.fleet_handovers = Counter(
+            "argusd_fleet_camera_handovers",
+            "Cameras this member started or stopped for the fleet, by reason: acquired, released (another member "
+            "wins it now), fenced (no etcd keep-alive: stopped before the lease could expire), expired",
+            ["reason"], registry=r)
+        for reason in FLEET_HANDOVER_REASONS:
+            self.fleet_handovers.labels(reason)
         self.reloads = Counter(
             "argusd_config_reloads", "Configuration reloads (SIGHUP), by result: applied or rejected",
             ["result"], registry=r)
@@ -202,6 +219,10 @@ class Metrics:
         for event_type in EventType:
             self.events_produced.labels(camera_id, event_type.value)
             self.events_published.labels(camera_id, event_type.value)
+
+    def add_fleet_camera(self, camera_id: str) -> None:
+        """A camera of the fleet's list: 0 until this member holds it."""
+        self.fleet_camera_owned.labels(camera_id)
 
     def forget_camera(self, camera_id: str) -> None:
         """Drop a removed camera's gauges so dashboards do not show it as down (or stalled) forever."""

@@ -82,13 +82,13 @@ def test_unreachable_redis_is_one_clear_line(tmp_path) -> None:
 
 @pytest.mark.parametrize(("args", "environment", "status", "line"), [
     (("--url", "http://127.0.0.1:6379"), {}, 2,
-     "argusd events: --url: must start with redis://, rediss:// or unix://"),
+     "argusd events: --url: must start with redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://"),
     (("--stream", "argusd:{camera}:events"), {}, 2,
      "argusd events: stream argusd:{camera}:events is per camera: name the camera(s) with --camera"),
     (("--stream", "argusd:{cam}"), {}, 2,
      "argusd events: --stream argusd:{cam}: the only placeholder allowed is {camera}"),
     ((), {"ARGUSD_REDIS_URL": "http://127.0.0.1:6379"}, 78,
-     "ARGUSD_REDIS_URL: must start with redis://, rediss:// or unix://"),
+     "ARGUSD_REDIS_URL: must start with redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://"),
 ])
 def test_a_bad_option_or_variable_is_one_line_naming_it(args: tuple[str, ...], environment: dict[str, str],
                                                         status: int, line: str) -> None:

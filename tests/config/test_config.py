@@ -170,7 +170,7 @@ def test_a_bad_redis_url_from_the_environment_names_the_variable(tmp_path: Path)
                             env={**os.environ, "ARGUSD_REDIS_URL": "http://127.0.0.1:6379"})
     assert result.returncode == 78
     assert result.stderr.strip().splitlines()[1:] == [
-        "  ARGUSD_REDIS_URL: must start with redis://, rediss:// or unix://"], result.stderr
+        "  ARGUSD_REDIS_URL: must start with redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://"], result.stderr
 
 
 def test_version() -> None:

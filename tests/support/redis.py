@@ -35,9 +35,11 @@ def stream_key(redis_url: str) -> Iterator[str]:
 class RedisServer:
     """A private redis-server on a free loopback port, for tests that stop and start Redis."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *options: str) -> None:
+        """``options``: more redis-server arguments (e.g. cluster mode)."""
         self.port = free_port()
         self.directory = directory
+        self.options = options
         self.process: subprocess.Popen | None = None
 
     @property
@@ -47,7 +49,7 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+             "--save", "", "--appendonly", "no", "--dir", str(self.directory), *self.options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_for(lambda: redis.Redis(port=self.port).ping(), 10, "redis-server to start",
@@ -58,6 +60,46 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+class RedisClusterServers:
+    """Three private redis-servers in cluster mode, all masters (no replicas), slots spread by
+    ``redis-cli --cluster create``; each keeps its data in an append-only file, so one restarted on its port
+    comes back with its slots and entries."""
+
+    def __init__(self, directory: Path, masters: int = 3) -> None:
+        self.nodes = []
+        for index in range(masters):
+            node_directory = directory / f"node{index}"
+            node_directory.mkdir(parents=True)
+            self.nodes.append(RedisServer(node_directory, "--cluster-enabled", "yes", "--cluster-port",
+                                          str(free_port()), "--appendonly", "yes", "--appendfsync", "always"))
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        subprocess.run([shutil.which("redis-cli") or "redis-cli", "--cluster", "create",
+                        *(f"127.0.0.1:{node.port}" for node in self.nodes), "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
+        self.wait_ok()
+
+    def wait_ok(self) -> None:
+        for node in self.nodes:
+            wait_for(lambda node=node: "cluster_state:ok" in _cluster_info(node.port), 30,
+                     f"cluster node {node.port} to report cluster_state:ok", ignoring=(redis.RedisError,))
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def _cluster_info(port: int) -> str:
+    reply = redis.Redis(port=port).execute_command("CLUSTER", "INFO")
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
 @pytest.fixture
