@@ -29,7 +29,9 @@ Path2D = Callable[[float], tuple[float, float] | None]  # t seconds -> bottom-ce
 class Walker:
     person: int  # index into _PEOPLE_IN_BUS
     path: Path2D
-    opacity: float = 1.0  # below 1: blended with the background (a faint look-alike the detector flickers on)
+    # below 1: blended with the background (a faint look-alike the detector flickers on); a function of the
+    # time for a flickering one
+    opacity: float | Callable[[float], float] = 1.0
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,9 @@ def frames(walkers: list[Walker], times: Sequence[float], pillars: Sequence[Pill
             xe, ye = min(x0 + crop.shape[1], width), min(y0 + crop.shape[0], height)
             if xe > xs and ye > ys:
                 visible = crop[ys - y0 : ye - y0, xs - x0 : xe - x0]
-                if walker.opacity < 1:
-                    visible = cv2.addWeighted(visible, walker.opacity, frame[ys:ye, xs:xe], 1 - walker.opacity, 0)
+                opacity = walker.opacity(t) if callable(walker.opacity) else walker.opacity
+                if opacity < 1:
+                    visible = cv2.addWeighted(visible, opacity, frame[ys:ye, xs:xe], 1 - opacity, 0)
                 frame[ys:ye, xs:xe] = visible
         for pillar, texture in zip(pillars, textures, strict=True):
             frame[:, pillar.x0 : pillar.x1] = texture
