@@ -11,6 +11,10 @@ import pytest
 
 from tests.support.corpus import SCENES, Counts, run_corpus
 
+# One daemon analyses the whole corpus (about 180 frames, the fall detector at 640): a couple of minutes on
+# two idle cores, more on a loaded machine.
+pytestmark = pytest.mark.timeout(600)
+
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Counts]:
