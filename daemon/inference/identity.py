@@ -10,6 +10,7 @@ re-linked object keeps its ``object_id``, its zone stays and its side of each li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -58,9 +59,10 @@ def _looks_alike(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 class Identities:
     """Maps one camera's tracker tracks to argusd's identities; only the inference thread touches it."""
 
-    def __init__(self, lost_timeout_s: float) -> None:
+    def __init__(self, lost_timeout_s: float, on_relink: Callable[[], None] | None = None) -> None:
         self.lost_timeout_s = lost_timeout_s
         self.relinked = 0  # tracks re-linked to a lost identity so far
+        self._on_relink = on_relink  # e.g. the camera's argusd_tracks_relinked_total
         self._by_track: dict[int, _Identity] = {}  # tracker track id -> identity
         self._next_identity = 1
         self._appearance_due_at = float("-inf")
@@ -129,6 +131,8 @@ class Identities:
             del lost[id(ident)]
             matched[row] = ident
             self.relinked += 1
+            if self._on_relink is not None:
+                self._on_relink()
 
     def _observe(self, ident: _Identity, track_id: int, centre: np.ndarray, height: float, now: float,
                  descriptor: np.ndarray | None) -> None:

@@ -10,6 +10,7 @@ is the time since the previous frame in units of the camera's frame interval, an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -141,7 +142,7 @@ class CameraTracker:
     """
 
     def __init__(self, kind: str, fps: float, lost_timeout_s: float, conf: float,
-                 merge: np.ndarray | None = None) -> None:
+                 merge: np.ndarray | None = None, on_relink: Callable[[], None] | None = None) -> None:
         settings = SimpleNamespace(
             track_high_thresh=max(conf, 0.25),
             track_low_thresh=min(0.1, conf),
@@ -159,7 +160,7 @@ class CameraTracker:
         self._tracker.start_clock(1.0 / fps, lost_timeout_s)
         self._needs_image = kind == "botsort"  # its camera-motion compensation; ByteTrack reads boxes only
         self._merge = merge
-        self.identities = Identities(lost_timeout_s)
+        self.identities = Identities(lost_timeout_s, on_relink)
 
     def update(self, detections: Detections, frame: Frame) -> Detections:
         if self._merge is not None:

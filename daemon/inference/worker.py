@@ -222,7 +222,8 @@ class InferenceWorker:
             tracking = self.tracking
             analysis = self._analysis[camera_id] = CameraAnalysis(
                 camera,
-                CameraTracker(tracking.kind, camera.fps, tracking.lost_timeout_s, self.conf, self._merge),
+                CameraTracker(tracking.kind, camera.fps, tracking.lost_timeout_s, self.conf, self._merge,
+                              self.metrics.tracks_relinked.labels(camera_id).inc),
                 ObjectLifecycle(camera_id, self.detector.names, tracking.confirm_frames, tracking.lost_timeout_s,
                                 tracking.update_interval_s, CameraRules(camera.zones, camera.lines),
                                 tracking.stationary_s),

@@ -116,9 +116,10 @@ def test_a_new_track_where_a_lost_one_was_heading_keeps_its_identity() -> None:
     """Walking right at 100 px/s, hidden for 1.2 s: the tracker's new track 2 shows where track 1 was heading."""
     before = [(t / 5, 1, 100 + 20 * t, RED) for t in range(5)]
     after = [(1.0 + 1.2 + t / 5, 2, 100 + 100 * (2.2 + t / 5), RED) for t in range(3)]
-    identities = Identities(lost_timeout_s=2.0)
+    relinks = []
+    identities = Identities(lost_timeout_s=2.0, on_relink=lambda: relinks.append(1))
     assert _identity_ids(identities, before + after) == [1] * 8
-    assert identities.relinked == 1
+    assert identities.relinked == len(relinks) == 1, "counted (argusd_tracks_relinked_total)"
 
 
 def test_no_relink_after_the_lost_timeout_elsewhere_or_for_someone_who_looks_different() -> None:
