@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,7 +161,7 @@ def run_corpus(directory: Path, tracker: str = "bytetrack", names: Sequence[str]
                timeout_s: float = 540) -> dict[str, Counts]:
     """Render the scenes into ``directory``, analyse them all with one argusd (a camera each, offline, the
     fall detector at 640 with both its classes labelled `person`), return what it reported per scene."""
-    stream = f"argusd:test:corpus:{directory.name}:{tracker}"
+    stream = f"argusd:test:corpus:{uuid.uuid4().hex}:{tracker}"  # a stream of this run's events alone
     cameras = [{"id": name, "url": f"file://{SCENES[name].render(directory / f'{name}.mp4')}",
                 "fps": SCENES[name].camera_fps, "realtime": False, **SCENES[name].rules} for name in names]
     config = daemon_config(
