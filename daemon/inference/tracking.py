@@ -68,9 +68,11 @@ class _RealTime:
         self._now = captured_at
 
     def hold(self, captured_at: float) -> None:
-        """A frame that was not detected on (nothing moved): the tracked objects are still where they were."""
+        """A frame that was not detected on (nothing moved): the tracked objects are still where they were,
+        seen now, and the held time is no motion (the next step counts from here)."""
         for track in self.tracked_stracks:
             self._seen_at[track.track_id] = captured_at
+        self._now = captured_at
 
     def multi_predict(self, tracks: list[Any]) -> None:
         # ultralytics' own prediction through its shared filter, with this update's step instead of one frame
