@@ -2,7 +2,8 @@
 
 An object is born (``new``) when its track has been seen ``confirm_frames`` times, changes (``update``,
 rate-limited) when its label, zones or attributes change, triggers rule events (``zone_enter``,
-``zone_exit``, ``loiter``, ``line_cross``) and ends (``end``) after ``lost_timeout_s`` unseen. Rule hits of
+``zone_exit``, ``loiter``, ``line_cross``) and ends (``end``) after ``lost_timeout_s`` unseen. One that stays
+in place for ``stationary_s`` is flagged ``stationary`` (an ``update``), and unflagged when it moves. Rule hits of
 a track that is not yet confirmed wait for its ``new`` and are discarded if it never is, so one-frame
 false positives never count.
 """
@@ -19,6 +20,7 @@ from daemon.core.events import BestFrame, Event, EventType
 from daemon.core.types import Detections
 
 MAX_PENDING_HITS = 64  # per unconfirmed track; a track that is never confirmed cannot hold more
+STILL_RADIUS = 0.25  # an object whose box centre stays within this many box heights of a point is in place
 
 
 @dataclass(slots=True)
@@ -42,6 +44,9 @@ class _TrackedObject:
     last_update_at: float = 0.0
     best_frame: BestFrame | None = None
     classified_at: dict[str, float] = field(default_factory=dict)  # classifier name -> last run
+    still_since: float = 0.0  # when it came to the place it is in now
+    still_at: tuple[float, float] = (0.0, 0.0)  # that place: its box centre then, pixels
+    stationary: bool = False
 
 
 class ObjectLifecycle:
@@ -55,6 +60,7 @@ class ObjectLifecycle:
         lost_timeout_s: float,
         update_interval_s: float = 5.0,
         rules: CameraRules | None = None,
+        stationary_s: float | None = None,
     ) -> None:
         self.camera = camera
         self.names = names
@@ -62,6 +68,7 @@ class ObjectLifecycle:
         self.lost_timeout_s = lost_timeout_s
         self.update_interval_s = update_interval_s
         self.rules = rules if rules is not None else CameraRules([], [])
+        self.stationary_s = stationary_s
         self._objects: dict[int, _TrackedObject] = {}
         self._last_seen_tracks: list[int] = []  # the tracks of the last update's frame
 
@@ -88,6 +95,7 @@ class ObjectLifecycle:
                 hits_by_track.setdefault(hit.track_id, []).append(hit)
         for row, track_id in enumerate(tracked.track_id.tolist()):
             obj = self._observe(track_id, row, tracked, boxes[row], frame_seq, captured_at, image)
+            self._track_stillness(obj, tracked.xyxy[row], captured_at)
             hits = hits_by_track.get(track_id, [])
             if any(hit.kind in (EventType.ZONE_ENTER, EventType.ZONE_EXIT) for hit in hits):
                 obj.changed = True  # the zones it is in changed
@@ -140,6 +148,19 @@ class ObjectLifecycle:
             obj.class_id = majority
             obj.changed = True
         return obj
+
+    def _track_stillness(self, obj: _TrackedObject, box: np.ndarray, at: float) -> None:
+        if self.stationary_s is None:
+            return
+        centre = (float(box[0] + box[2]) / 2, float(box[1] + box[3]) / 2)
+        moved = np.hypot(centre[0] - obj.still_at[0], centre[1] - obj.still_at[1]) > STILL_RADIUS * float(
+            box[3] - box[1])
+        if obj.hits == 1 or moved:
+            obj.still_since, obj.still_at = at, centre
+        stationary = at - obj.still_since >= self.stationary_s
+        if stationary != obj.stationary:
+            obj.stationary = stationary
+            obj.changed = True
 
     def classification_due(self, track_id: int, name: str, now: float, interval_s: float) -> bool:
         """Whether classifier ``name`` should look at this track now: once the track is confirmed on
@@ -218,6 +239,7 @@ class ObjectLifecycle:
             rule=rule,
             direction=direction,
             direction_name=direction_name,
+            stationary=obj.stationary,
         )
         obj.steps += 1
         return event

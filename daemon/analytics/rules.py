@@ -16,7 +16,6 @@ from daemon.config.models import LineConfig, RuleFilter, ZoneConfig
 from daemon.core.events import Crossing, EventType, ObjectStory
 from daemon.core.types import Detections
 
-LINE_MARGIN = 0.01  # normalised distance an object must be from a line for its side to count
 MAX_STORY_ITEMS = 64  # past zone stays and crossings remembered per object (for its story)
 
 
@@ -195,8 +194,8 @@ class CameraRules:
         a, b = line.a, line.b
         direction = b - a
         distance = float(direction[0] * (point[1] - a[1]) - direction[1] * (point[0] - a[0])) / line.length
-        if abs(distance) < LINE_MARGIN:
-            return None  # too close to call: wait until the object is clearly on one side
+        if abs(distance) < line.config.min_distance:
+            return None  # too close to call (hysteresis): wait until the object is clearly on one side
         side = 1 if distance > 0 else -1
         name = line.config.name
         previous = state.sides.get(name)

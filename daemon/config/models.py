@@ -183,6 +183,11 @@ class LineConfig(RuleFilter):
     )
     a_to_b: str | None = Field(None, description="Name for crossings from side A to side B, e.g. `in`.")
     b_to_a: str | None = Field(None, description="Name for crossings from side B to side A, e.g. `out`.")
+    min_distance: Annotated[float, Field(ge=0, le=0.5)] = Field(
+        0.01, description="Hysteresis, as a fraction of the frame: an object's side of the line changes only once its "
+        "anchor is at least this far beyond the line, so jitter on the line never counts; a crossing is counted when "
+        "the object is first that far on the new side, however long it stood on the line or was hidden meanwhile."
+    )
 
     @field_validator("points")
     @classmethod
@@ -431,10 +436,22 @@ class TrackerConfig(StrictModel):
         3, description="Frames a track must persist before its `new` event."
     )
     lost_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
-        2.0, description="Seconds without a detection before a track ends."
+        2.0, description="Seconds without a detection (by the frames' capture times, whatever rate they arrive at) "
+        "before an object ends. A track that reappears within it where the lost one's motion predicts, and looks "
+        "alike, keeps its `object_id` and its zone and line state."
     )
     update_interval_s: Annotated[float, Field(ge=0)] = Field(
         5.0, description="Least time between two `update` events of one object (label, zones or attributes changed)."
+    )
+    merge_classes: bool | list[list[str]] = Field(
+        True, description="Overlapping boxes (IoU at least 0.7) of different classes are one object, as the more "
+        "confident box, before tracking: `true` for any classes, `false` never, or groups of event labels or model "
+        "class names merged only within a group, e.g. `[[car, truck, bus]]`. The object's `label` follows its "
+        "boxes' majority class, and a change is reported by an `update`."
+    )
+    stationary_s: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Flag an object `stationary: true` (by an `update` event) once it has stayed in place this "
+        "many seconds, and `false` again when it moves; unset: never flagged."
     )
 
 

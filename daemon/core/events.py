@@ -16,7 +16,7 @@ import numpy as np
 
 from daemon.core.types import Detections
 
-SCHEMA_VERSION = "1.2"  # daemon/schema/event.schema.json; additive changes bump the minor
+SCHEMA_VERSION = "1.3"  # daemon/schema/event.schema.json; additive changes bump the minor
 
 
 class EventType(enum.StrEnum):
@@ -118,6 +118,7 @@ class Event(Serialised):
     best_confidence: float = 0.0
     zones: list[str] = field(default_factory=list)  # zones the object is in now
     attributes: dict[str, str] = field(default_factory=dict)
+    stationary: bool = False  # in place for tracker.stationary_s or longer
     zones_visited: list[str] | None = None  # end only
     rule: str | None = None  # rule events: the zone or line name
     direction: str | None = None  # line_cross: a_to_b | b_to_a

@@ -32,3 +32,22 @@ def class_mask(detector: Detector, wanted: list[str] | None) -> np.ndarray | Non
         return None
     keep = {name.lower() for name in wanted}
     return np.array([bool(aliases & keep) for aliases in class_aliases(detector)], dtype=bool)
+
+
+def merge_groups(detector: Detector, merge_classes: bool | list[list[str]]) -> np.ndarray | None:
+    """By class id: the group whose overlapping boxes are one object (`tracker.merge_classes`); None when
+    boxes of different classes are never merged. A class in no listed group is a group of its own."""
+    if merge_classes is False:
+        return None
+    aliases = class_aliases(detector)
+    if merge_classes is True:
+        return np.zeros(len(aliases), dtype=np.int64)
+    groups = np.arange(len(merge_classes), len(merge_classes) + len(aliases), dtype=np.int64)
+    for index, group in enumerate(merge_classes):
+        keep = {name.lower() for name in group}
+        unknown = keep - set().union(*aliases)
+        if unknown:
+            raise PluginError(f"tracker.merge_classes: {', '.join(sorted(unknown))} not among the detector's "
+                              f"classes ({', '.join(detector.names.values())})")
+        groups[[i for i, names in enumerate(aliases) if names & keep]] = index
+    return groups

@@ -23,7 +23,7 @@ from daemon.config.models import CameraConfig, TrackerConfig
 from daemon.core.events import Event
 from daemon.core.types import Detections, Frame
 from daemon.inference.batcher import FreshestFrameBatcher
-from daemon.inference.classes import class_mask
+from daemon.inference.classes import class_mask, merge_groups
 from daemon.inference.classify import ClassificationInput, CropClassifiers
 from daemon.inference.motion import MotionGate
 from daemon.inference.tracking import CameraTracker
@@ -81,6 +81,7 @@ class InferenceWorker:
         self.sink = sink
         self.metrics = metrics
         self.preview = preview
+        self._merge = merge_groups(detector, tracking.merge_classes)  # by class id; PluginError: unknown names
         self.heartbeat = time.monotonic()  # when the thread last came round; the watchdog reads it
         self.events_produced = 0
         self._cameras: dict[str, CameraConfig] = {}  # cameras whose frames are analysed
@@ -187,8 +188,8 @@ class InferenceWorker:
                 self.metrics.capture_to_analysed_seconds.observe(time.time() - frame.host_time)
 
     def _needs_detection(self, frame: Frame) -> bool:
-        """False for a frame motion gating skips, which is then counted and held here (not tracked: the
-        tracker would age its tracks on a frame without detections) and for a removed camera's frame."""
+        """False for a frame motion gating skips, which is then counted and held here (not detected on: the
+        tracker and the lifecycle keep what they saw last as seen now) and for a removed camera's frame."""
         analysis = self._analysis_for(frame.camera_id)
         if analysis is None:
             return True  # dropped after detection, with the frames of removed cameras batched before
@@ -197,6 +198,7 @@ class InferenceWorker:
         analysis.frames_skipped += 1
         self.metrics.frames_skipped.labels(frame.camera_id, "no_motion").inc()
         self._mark_looked_at(frame, analysis)
+        analysis.tracker.hold(frame.captured_at)
         self._emit(analysis, analysis.lifecycle.hold(frame.captured_at))
         return False
 
@@ -224,9 +226,11 @@ class InferenceWorker:
             tracking = self.tracking
             analysis = self._analysis[camera_id] = CameraAnalysis(
                 camera,
-                CameraTracker(tracking.kind, camera.fps, tracking.lost_timeout_s, self.conf),
+                CameraTracker(tracking.kind, camera.fps, tracking.lost_timeout_s, self.conf, self._merge,
+                              self.metrics.tracks_relinked.labels(camera_id).inc),
                 ObjectLifecycle(camera_id, self.detector.names, tracking.confirm_frames, tracking.lost_timeout_s,
-                                tracking.update_interval_s, CameraRules(camera.zones, camera.lines)),
+                                tracking.update_interval_s, CameraRules(camera.zones, camera.lines),
+                                tracking.stationary_s),
                 class_mask(self.detector, camera.classes),
                 MotionGate(camera.motion) if camera.motion.enabled else None,
             )

@@ -66,6 +66,10 @@ class Metrics:
             "argusd_frames_skipped",
             "Frames received but not sent to the detector, by reason: no_motion (motion gating found the scene "
             "still; the objects last detected are kept)", ["camera", "reason"], registry=r)
+        self.tracks_relinked = Counter(
+            "argusd_tracks_relinked",
+            "New tracks that continued an object lost for at most tracker.lost_timeout_s (it kept its object_id)",
+            ["camera"], registry=r)
         self.camera_up = Gauge("argusd_camera_up", "1 while the camera is streaming", ["camera"], registry=r)
         self.camera_state = Gauge(
             "argusd_camera_state", "1 for the camera's current supervisor state", ["camera", "state"], registry=r)
@@ -210,7 +214,7 @@ class Metrics:
         self.camera_last_analysed.labels(camera_id).set(time.time())
         self.camera_up.labels(camera_id)
         for counter in (self.frames_decoded, self.frames_received, self.frames_analysed, self.camera_reconnects,
-                        self.camera_stalls, self.snapshots_written):
+                        self.camera_stalls, self.snapshots_written, self.tracks_relinked):
             counter.labels(camera_id)
         for reason in FRAME_DROP_REASONS:
             self.frames_dropped.labels(camera_id, reason)

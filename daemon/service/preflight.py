@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import partial
 
 from daemon.config.models import Config
-from daemon.inference.classes import check_camera_classes
+from daemon.inference.classes import check_camera_classes, merge_groups
 from plugins.interfaces import PluginError
 from plugins.registry import (
     CAPTIONER_GROUP,
@@ -50,7 +50,9 @@ def startup_problems(config: Config, offline: bool) -> list[str]:
 
 
 def _check_detector(config: Config) -> None:
-    check_camera_classes(load_detector(config.detector), config.cameras)
+    detector = load_detector(config.detector)
+    check_camera_classes(detector, config.cameras)
+    merge_groups(detector, config.tracker.merge_classes)
 
 
 def _problems(checks: list[Check]) -> list[str]:

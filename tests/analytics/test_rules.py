@@ -44,6 +44,18 @@ def test_jitter_on_the_line_counts_once() -> None:
     assert run(CameraRules([], [VERTICAL]), path) == [("line_cross", "door", "a_to_b")]
 
 
+def test_min_distance_ignores_swaying_on_the_line_and_never_misses_a_crossing() -> None:
+    wide = LineConfig(name="door", points=((0.5, 0.0), (0.5, 1.0)), min_distance=0.05)
+    sway = [(40, 90), (47, 90), (53, 90), (46, 90), (54, 90), (47, 90)]  # within 5% of the line: no side
+    assert run(CameraRules([], [wide]), sway + [(44, 90)]) == [], "swaying on the line and going back"
+    assert run(CameraRules([], [wide]), sway + [(56, 90)]) == [("line_cross", "door", "a_to_b")]
+    assert run(CameraRules([], [wide]), [(40, 90), (60, 90)]) == [("line_cross", "door", "a_to_b")], \
+        "one step across the band"
+    narrow = LineConfig(name="door", points=((0.5, 0.0), (0.5, 1.0)), min_distance=0.0)
+    assert run(CameraRules([], [narrow]), [(49.9, 90), (50.1, 90), (49.9, 90)]) == [
+        ("line_cross", "door", "a_to_b"), ("line_cross", "door", "b_to_a")]
+
+
 def test_passing_round_the_end_of_a_line_is_not_a_crossing() -> None:
     short = LineConfig(name="gate", points=((0.5, 0.0), (0.5, 0.5)))
     assert run(CameraRules([], [short]), [(20, 90), (50, 90), (80, 90)]) == []
@@ -127,3 +139,21 @@ def test_update_is_rate_limited() -> None:
     updates = lifecycle.update(person_at(42, 90), 2, 1.1, W, H)
     assert [(e.type, e.attributes) for e in updates] == [("update", {"colour": "red"})]
     assert lifecycle.update(person_at(43, 90), 3, 2.5, W, H) == [], "nothing changed since"
+
+
+def test_an_object_in_place_for_stationary_s_is_flagged_and_unflagged_when_it_moves() -> None:
+    lifecycle = ObjectLifecycle("cam", {0: "person"}, confirm_frames=1, lost_timeout_s=10.0, update_interval_s=0.0,
+                                stationary_s=2.0)
+    events = []
+    for i in range(16):  # 3 s in place, its box jittering by a few pixels
+        events += lifecycle.update(person_at(40 + (i % 3) - 1, 90 + (i % 2)), i, i * 0.2, W, H)
+    for i in range(16, 20):  # then it walks away
+        events += lifecycle.update(person_at(40 + 10 * (i - 15), 90), i, i * 0.2, W, H)
+    assert [(e.type, e.stationary, round(e.at, 1)) for e in events] == [
+        ("new", False, 0.0), ("update", True, 2.0), ("update", False, 3.2)]
+
+
+def test_stationary_is_never_flagged_without_stationary_s() -> None:
+    lifecycle = ObjectLifecycle("cam", {0: "person"}, confirm_frames=1, lost_timeout_s=100.0)
+    events = [e for i in range(100) for e in lifecycle.update(person_at(40, 90), i, i * 1.0, W, H)]
+    assert [(e.type, e.stationary) for e in events] == [("new", False)]

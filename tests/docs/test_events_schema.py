@@ -58,4 +58,4 @@ def test_broken_events_are_rejected(broken) -> None:
 
 def test_a_future_event_type_with_the_common_envelope_is_accepted() -> None:
     jsonschema.validate({"event_id": "r1", "type": "rule", "camera": "door", "ts": "2026-01-01T00:00:00.000Z",
-                         "schema_version": "1.2", "rule": "loitering"}, SCHEMA)
+                         "schema_version": "1.3", "rule": "loitering"}, SCHEMA)

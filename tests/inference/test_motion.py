@@ -31,7 +31,7 @@ KEEPALIVE_S = 3.0
 
 def street(seconds: float, walkers: list[scenes.Walker]) -> list[np.ndarray]:
     """The scene at 5 frames per second (every other frame of scenes.FPS)."""
-    return list(scenes.frames(walkers, seconds))[:: scenes.FPS // 5]
+    return list(scenes.frames(walkers, scenes.frame_times(seconds)))[:: scenes.FPS // 5]
 
 
 def gate_decisions(gate: MotionGate, images: list[np.ndarray]) -> list[bool]:

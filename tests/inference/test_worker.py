@@ -14,7 +14,7 @@ from daemon.config.models import CameraConfig, LineConfig, TrackerConfig
 from daemon.core.events import Event, EventType
 from daemon.core.types import Detections, Frame
 from daemon.inference.batcher import FreshestFrameBatcher
-from daemon.inference.classes import check_camera_classes
+from daemon.inference.classes import check_camera_classes, merge_groups
 from daemon.inference.classify import CropClassifiers
 from daemon.inference.worker import InferenceWorker
 from daemon.service.metrics import Metrics
@@ -128,6 +128,16 @@ def test_a_camera_reports_only_its_classes_by_label_or_model_name() -> None:
     sink, _, _ = run_walk([CameraConfig(id="fallen-only", url="test://ball", fps=10, classes=["Fall"]),
                            CameraConfig(id="normal", url="test://ball", fps=10, classes=["Normal"])], steps=6)
     assert {camera for camera, _ in sink.events} == {"normal"}
+
+
+def test_merge_classes_groups_by_label_or_model_name_and_names_an_unknown_class() -> None:
+    walker = WalkerDetector()
+    assert merge_groups(walker, True).tolist() == [0, 0]
+    assert merge_groups(walker, False) is None
+    assert merge_groups(walker, [["normal", "Fall"]]).tolist() == [0, 0]
+    assert merge_groups(walker, [["Normal"]]).tolist() == [0, 2], "a class in no group is its own"
+    with pytest.raises(PluginError, match=r"tracker.merge_classes: truck not among the detector's classes"):
+        merge_groups(walker, [["person", "truck"]])
 
 
 def test_frames_of_a_removed_camera_are_not_analysed_and_its_objects_end() -> None:

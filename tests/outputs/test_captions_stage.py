@@ -158,7 +158,7 @@ def test_the_caption_is_drawn_on_a_snapshot_of_its_own(tmp_path: Path) -> None:
 ])
 def test_broken_caption_events_are_rejected(broken) -> None:
     caption = {"event_id": "o-0-caption", "type": "caption", "camera": "door", "ts": "2026-01-01T00:00:00.000Z",
-               "schema_version": "1.2", "object_id": "o", "subject_event_id": "o-0", "subject_type": "new",
+               "schema_version": "1.3", "object_id": "o", "subject_event_id": "o-0", "subject_type": "new",
                "text": "A person appeared.", "captioner": "template"}
     jsonschema.validate(caption, SCHEMA)
     broken(caption)

@@ -30,6 +30,7 @@ def test_known_label_sets_start_at_zero() -> None:
     expected = [
         ("argusd_camera_stalls_total", {"camera": "door"}),
         ("argusd_snapshots_written_total", {"camera": "door"}),
+        ("argusd_tracks_relinked_total", {"camera": "door"}),
         *(("argusd_config_reloads_total", {"result": result}) for result in ("applied", "rejected")),
         *(("argusd_snapshots_dropped_total", {"reason": reason}) for reason in ("queue_full", "error")),
         *(("argusd_events_dropped_total", {"reason": reason})
