@@ -5,6 +5,7 @@ frames motion gating lets through."""
 from __future__ import annotations
 
 import collections
+import uuid
 import json
 import re
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ def scene_runs(tmp_path_factory: pytest.TempPathFactory) -> SceneRuns:
     """Render every scene, run one daemon over all of them (a camera per entry of RUNS), return events and
     frame counts per camera."""
     directory = tmp_path_factory.mktemp("scenes")
-    stream = f"argusd:test:scenes:{directory.name}"
+    stream = f"argusd:test:scenes:{uuid.uuid4().hex}"  # its own: other test sessions may share this Redis
     clips = {name: scenes.render(walkers, seconds, directory / f"{name}.mp4")
              for name, (walkers, seconds, _, _) in SCENES.items()}
     # offline: every frame at 5 fps is analysed (or skipped by gating), so the result does not depend on this
