@@ -5,9 +5,9 @@ frames motion gating lets through."""
 from __future__ import annotations
 
 import collections
-import uuid
 import json
 import re
+import uuid
 from dataclasses import dataclass
 
 import pytest
