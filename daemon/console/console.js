@@ -54,7 +54,7 @@ function addCard(camera) {
     el("div", { class: "camera-head" }, el("h3", { text: camera.id }), state, edit),
     el("div", { class: "frame" }, image, overlay), stats);
   $("cameras").append(root);
-  const card = { root, image, overlay, state, stats, rules: { zones: [], lines: [] }, last: null };
+  const card = { root, image, overlay, state, stats, rules: { zones: [], lines: [] }, last: null, showing: false };
   cards.set(camera.id, card);
   edit.addEventListener("click", () => openEditor(camera.id));
   const option = el("option", { value: camera.id, text: camera.id });
@@ -64,7 +64,6 @@ function addCard(camera) {
     setTimeout(() => refreshImage(camera.id), FRAME_INTERVAL_MS);
   });
   image.addEventListener("error", () => setTimeout(() => refreshImage(camera.id), 1000));
-  refreshImage(camera.id);
   loadRules(camera.id);
 }
 
@@ -89,6 +88,10 @@ function updateCard(camera, now) {
     if (seconds > 0) fps = (camera.frames_analysed - card.last.analysed) / seconds;
   }
   card.last = { at: now, analysed: camera.frames_analysed };
+  if (!card.showing && camera.frames_analysed > 0) { // latest.jpg answers 503 before the first analysed frame
+    card.showing = true;
+    refreshImage(camera.id);
+  }
   card.stats.replaceChildren(
     el("span", {}, "analysis ", el("b", { class: "fps", text: format(fps, 1, " fps") })),
     el("span", {}, "last frame ", el("b", { class: "age", text: format(camera.last_frame_age_s, 1, " s") })),
@@ -314,12 +317,10 @@ function applyFilters(item) {
   item.hidden = (camera && item.dataset.camera !== camera) || (type && item.dataset.type !== type);
 }
 
+// The server holds the request until the snapshot writer has stored the JPEG (a moment after the event).
 function thumbnail(event) {
-  const image = el("img", { alt: "snapshot", loading: "lazy" });
-  let tries = 0;
-  const load = () => { image.src = `/events/${encodeURIComponent(event.event_id)}/snapshot.jpg?try=${tries}`; };
-  image.addEventListener("error", () => { tries += 1; if (tries < 5) setTimeout(load, 1000); else image.remove(); });
-  load();
+  const image = el("img", { alt: "snapshot", src: `/events/${encodeURIComponent(event.event_id)}/snapshot.jpg` });
+  image.addEventListener("error", () => image.remove());
   return image;
 }
 

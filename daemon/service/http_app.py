@@ -34,6 +34,9 @@ PREVIEW_KEEPALIVE_S = 5.0  # a stalled camera's last frame is re-sent this often
 FEED_KEEPALIVE_S = 15.0  # an idle event feed sends an SSE comment this often, so dead viewers are noticed
 REQUEST_WORKERS = 16  # ordinary requests served at once, beyond the preview and feed viewers; more get 503
 FEED_CLIENTS = 8  # most simultaneous /events/stream viewers; more get 503
+# The feed shows an event before the snapshot writer has stored its JPEG: a request for it waits this long.
+SNAPSHOT_WAIT_S = 5.0
+SNAPSHOT_POLL_S = 0.25
 ENCODERS = 2  # preview JPEGs drawn and encoded at once (threads)
 CONSOLE = resources.files("daemon") / "console"
 
@@ -205,9 +208,11 @@ class _Api:
         where = self.e.feed.snapshot_of(event_id) if self.e.feed is not None else None
         if where is None:
             return error(404, f"no snapshot of a recent event {event_id}")
-        image = await anyio.to_thread.run_sync(self.e.snapshot_image, where, limiter=self.encoders)
-        if image is None:
-            return error(404, f"the snapshot of {event_id} is not written (yet)", retry_after=1)
+        deadline = asyncio.get_running_loop().time() + SNAPSHOT_WAIT_S
+        while (image := await anyio.to_thread.run_sync(self.e.snapshot_image, where, limiter=self.encoders)) is None:
+            if asyncio.get_running_loop().time() >= deadline:
+                return error(404, f"the snapshot of {event_id} is not written", retry_after=1)
+            await asyncio.sleep(SNAPSHOT_POLL_S)
         return Response(image, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
     async def validate_rules(self, request: Request) -> Response:
