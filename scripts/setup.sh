@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/apt.sh
 # The runtime packages, plus the RTSP server and unzip (test cameras and assets), Redis and Prometheus (the
 # tests run both), systemd-analyze (the unit's tests) and zsh (the completion's tests).
-ensure_apt_packages "${RUNTIME_APT_PACKAGES[@]}" gir1.2-gst-rtsp-server-1.0 unzip redis-server prometheus systemd zsh
+ensure_apt_packages "${RUNTIME_APT_PACKAGES[@]}" gir1.2-gst-rtsp-server-1.0 unzip redis-server prometheus systemd zsh chromium chromium-driver
 
 python_bin=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then

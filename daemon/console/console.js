@@ -4,6 +4,7 @@
 
 const FRAME_INTERVAL_MS = 250; // a camera's image is fetched again this long after the last one arrived
 const STATUS_INTERVAL_MS = 1000;
+const FPS_WINDOW_MS = 5000;
 const FEED_KEPT = 200; // feed entries kept on the page
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -54,7 +55,7 @@ function addCard(camera) {
     el("div", { class: "camera-head" }, el("h3", { text: camera.id }), state, edit),
     el("div", { class: "frame" }, image, overlay), stats);
   $("cameras").append(root);
-  const card = { root, image, overlay, state, stats, rules: { zones: [], lines: [] }, last: null, showing: false };
+  const card = { root, image, overlay, state, stats, rules: { zones: [], lines: [] }, samples: [], showing: false };
   cards.set(camera.id, card);
   edit.addEventListener("click", () => openEditor(camera.id));
   const option = el("option", { value: camera.id, text: camera.id });
@@ -82,12 +83,12 @@ function updateCard(camera, now) {
   const card = cards.get(camera.id);
   card.state.textContent = camera.state;
   card.state.className = `state ${camera.state}`;
-  let fps = null;
-  if (card.last) {
-    const seconds = (now - card.last.at) / 1000;
-    if (seconds > 0) fps = (camera.frames_analysed - card.last.analysed) / seconds;
-  }
-  card.last = { at: now, analysed: camera.frames_analysed };
+  // Over the last FPS_WINDOW_MS: a camera analysed at a few frames a second shows no jumps between polls.
+  card.samples.push({ at: now, analysed: camera.frames_analysed });
+  while (now - card.samples[0].at > FPS_WINDOW_MS) card.samples.shift();
+  const first = card.samples[0];
+  const seconds = (now - first.at) / 1000;
+  const fps = seconds > 0 ? (camera.frames_analysed - first.analysed) / seconds : null;
   if (!card.showing && camera.frames_analysed > 0) { // latest.jpg answers 503 before the first analysed frame
     card.showing = true;
     refreshImage(camera.id);
@@ -325,7 +326,7 @@ function thumbnail(event) {
 }
 
 function addToFeed(event) {
-  const when = new Date((event.ts || Date.now() / 1000) * 1000).toLocaleTimeString();
+  const when = new Date(typeof event.ts === "number" ? event.ts * 1000 : event.ts || Date.now()).toLocaleTimeString();
   const item = el("li", { "data-camera": event.camera, "data-type": event.type, "data-event-id": event.event_id });
   if (event.snapshot) item.append(thumbnail(event));
   item.append(el("div", {}, el("span", { class: "type", text: event.type }), " ",

@@ -71,8 +71,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     prefix = f"argusd:test:console:{port}"
     config = write_config(tmp_path / "argusd.yaml", daemon_config(
         [{"id": "walk", "url": scene.as_uri(), "fps": 4, "loop": True},
-         {"id": "pattern", "url": "test://ball", "fps": 2, "width": 320}],
-        port=port, detector=detector_config(imgsz=640, labels={"Normal": "person"}), redis={"url": redis_url, "stream": prefix},
+         {"id": "pattern", "url": "test://ball", "fps": 1, "width": 320}],
+        port=port, detector=detector_config(labels={"Normal": "person"}), redis={"url": redis_url, "stream": prefix},
         # Objects confirmed at once, ended soon after leaving, updated every second: events keep coming.
         tracker={"confirm_frames": 1, "lost_timeout_s": 1.0, "update_interval_s": 1.0},
         snapshots={"enabled": True, "directory": str(tmp_path / "snapshots")},
