@@ -64,13 +64,13 @@ function addCard(camera) {
     drawRules(card.overlay, card.image, card.rules);
     setTimeout(() => refreshImage(camera.id), FRAME_INTERVAL_MS);
   });
-  image.addEventListener("error", () => setTimeout(() => refreshImage(camera.id), 1000));
+  image.addEventListener("error", () => { card.showing = false; }); // the status poll starts it again
   loadRules(camera.id);
 }
 
 function refreshImage(id) {
   const card = cards.get(id);
-  if (card) card.image.src = `/cameras/${encodeURIComponent(id)}/latest.jpg?t=${Date.now()}`;
+  if (card && card.showing) card.image.src = `/cameras/${encodeURIComponent(id)}/latest.jpg?t=${Date.now()}`;
 }
 
 async function loadRules(id) {
@@ -89,7 +89,12 @@ function updateCard(camera, now) {
   const first = card.samples[0];
   const seconds = (now - first.at) / 1000;
   const fps = seconds > 0 ? (camera.frames_analysed - first.analysed) / seconds : null;
-  if (!card.showing && camera.frames_analysed > 0) { // latest.jpg answers 503 before the first analysed frame
+  // latest.jpg answers 503 before a camera's first analysed frame (also after a reload restarted it): the
+  // image is only fetched while the camera streams and has frames analysed since it (re)started.
+  const restarted = card.lastAnalysed !== undefined && camera.frames_analysed < card.lastAnalysed;
+  card.lastAnalysed = camera.frames_analysed;
+  if (restarted || camera.state !== "streaming" || camera.frames_analysed === 0) card.showing = false;
+  else if (!card.showing) {
     card.showing = true;
     refreshImage(camera.id);
   }
