@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 . scripts/lib/apt.sh
 # The runtime packages, plus the RTSP server and unzip (test cameras and assets), Redis and Prometheus (the
 # tests run both), systemd-analyze (the unit's tests), zsh (the completion's tests), nginx with its RTMP module (the
-# RTMP camera's test server) and etcd (the fleet's tests).
+# RTMP camera's test server), etcd (the fleet's tests) and
+# Chromium with its driver (the console's browser tests).
 ensure_apt_packages "${RUNTIME_APT_PACKAGES[@]}" gir1.2-gst-rtsp-server-1.0 unzip redis-server prometheus systemd zsh \
-    nginx libnginx-mod-rtmp etcd-server etcd-client
+    nginx libnginx-mod-rtmp etcd-server etcd-client chromium chromium-driver
 
 python_bin=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then

@@ -121,18 +121,22 @@ def parse_config(data: object, source: str = "<config>", environ: Mapping[str, s
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate a YAML config file. Raises ConfigError with a readable message."""
+    return parse_config(read_config_data(path), str(path), environ)
+
+
+def read_config_data(path: str | Path) -> object:
+    """The YAML document of a config file, not yet validated (duplicate keys refused)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config file: {error.strerror or error}") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
-    return parse_config(data, str(path), environ)
 
 
 def json_logs_requested(path: str | Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import math
 import os
@@ -718,8 +719,52 @@ class CaptionsConfig(StrictModel):
     )
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+class HttpAuthConfig(StrictModel):
+    """Exactly one of: ``token_env``, ``token_file``, or ``user`` with ``password_hash``."""
+
+    token_env: str | None = Field(
+        None, min_length=1, description="Bearer token: the name of the environment variable that holds it "
+        "(e.g. set by systemd's EnvironmentFile).")
+    token_file: str | None = Field(None, min_length=1, description="Bearer token: a file that holds it.")
+    user: str | None = Field(None, min_length=1, description="Basic auth: the user name.")
+    password_hash: str | None = Field(
+        None, description="Basic auth: the password as `argusd hash-password` prints it (scrypt$N$r$p$salt$hash).")
+
+    @field_validator("password_hash")
+    @classmethod
+    def _scrypt_hash(cls, value: str | None) -> str | None:
+        parts = value.split("$") if value is not None else []
+        if value is not None and (len(parts) != 6 or parts[0] != "scrypt" or not all(p.isdigit() for p in parts[1:4])):
+            raise ValueError("must be the output of `argusd hash-password` (scrypt$N$r$p$salt$hash)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_method(self) -> HttpAuthConfig:
+        chosen = [name for name in ("token_env", "token_file", "user") if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            raise ValueError("set exactly one of token_env, token_file, or user with password_hash")
+        if (self.user is None) != (self.password_hash is None):
+            raise ValueError("user and password_hash go together")
+        return self
+
+
 class HttpConfig(StrictModel):
-    listen: str = Field("127.0.0.1:9108", description="host:port for /metrics, /healthz, /readyz, /cameras.")
+    listen: str = Field("127.0.0.1:9108", description="host:port for the console, /metrics, /healthz, /readyz, "
+                        "/cameras. An address beyond loopback requires `auth`.")
+    auth: HttpAuthConfig | None = Field(
+        None, description="Who may use the endpoints (all but /healthz and /readyz). Loopback is open without it.")
+    allow_config_writes: bool = Field(
+        False, description="Let the console's zone editor write the config file and reload it (authenticated "
+        "requests only: requires `auth`).")
     preview_clients: Annotated[int, Field(ge=0, le=64)] = Field(
         4, description="Most simultaneous /cameras/{id}/preview.mjpg viewers (0 turns the preview off); "
                        "more are refused with 503."
@@ -732,6 +777,15 @@ class HttpConfig(StrictModel):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("must be host:port, e.g. 127.0.0.1:9108")
         return value
+
+    @model_validator(mode="after")
+    def _auth_beyond_loopback(self) -> HttpConfig:
+        if self.auth is None and not _is_loopback(self.host):
+            raise ValueError(f"listen {self.listen} is beyond loopback: set http.auth (a bearer token or basic "
+                             "auth) or listen on 127.0.0.1")
+        if self.allow_config_writes and self.auth is None:
+            raise ValueError("allow_config_writes requires http.auth: config writes must be authenticated")
+        return self
 
     @property
     def host(self) -> str:

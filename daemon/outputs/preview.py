@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from daemon.analytics.rules import CameraRules
 from daemon.core.events import iso_utc
 from daemon.core.types import Detections, Frame
+from daemon.core.wakeup import LoopWakeup
 from daemon.outputs.annotate import annotate, encode_jpeg
 
 
@@ -29,28 +30,29 @@ class PreviewStore:
         self.jpeg_quality = jpeg_quality
         self.names: dict[int, str] = {}  # class id -> label, set once the detector is loaded
         self._latest: dict[str, _Latest] = {}
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._encode_lock = threading.Lock()
         self._closed = False
         self._seq = 0
+        self.wakeup = LoopWakeup()  # preview streams on the HTTP server's loop wait on this
 
     def update(self, frame: Frame, detections: Detections, rules: CameraRules | None = None) -> None:
         """Called by the inference thread for every analysed frame: O(1), references only."""
-        with self._cond:
+        with self._lock:
             self._seq += 1
             self._latest[frame.camera_id] = _Latest(frame, detections, self._seq, rules)
-            self._cond.notify_all()
+        self.wakeup.notify()
 
     def forget(self, camera_id: str) -> None:
-        with self._cond:
+        with self._lock:
             self._latest.pop(camera_id, None)
-            self._cond.notify_all()
+        self.wakeup.notify()
 
     def close(self) -> None:
         """Wake every waiting viewer so preview streams end with the daemon."""
-        with self._cond:
+        with self._lock:
             self._closed = True
-            self._cond.notify_all()
+        self.wakeup.notify()
 
     @property
     def closed(self) -> bool:
@@ -58,21 +60,15 @@ class PreviewStore:
 
     def latest_jpeg(self, camera_id: str) -> tuple[int, bytes] | None:
         """(sequence number, annotated JPEG) of the camera's latest analysed frame; None before the first."""
-        with self._cond:
+        with self._lock:
             entry = self._latest.get(camera_id)
         return None if entry is None else (entry.seq, self._encoded(entry))
 
-    def next_jpeg(self, camera_id: str, after_seq: int, timeout: float) -> tuple[int, bytes] | None:
-        """Wait up to ``timeout`` for a frame newer than ``after_seq``; None on timeout or close."""
-        def newer() -> bool:
+    def latest_seq(self, camera_id: str) -> int | None:
+        """The sequence number of the camera's latest analysed frame, without encoding it."""
+        with self._lock:
             entry = self._latest.get(camera_id)
-            return self._closed or (entry is not None and entry.seq > after_seq)
-
-        with self._cond:
-            if not self._cond.wait_for(newer, timeout) or self._closed:
-                return None
-            entry = self._latest.get(camera_id)
-        return None if entry is None else (entry.seq, self._encoded(entry))
+        return None if entry is None else entry.seq
 
     def _encoded(self, entry: _Latest) -> bytes:
         with self._encode_lock:

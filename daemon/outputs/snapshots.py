@@ -120,6 +120,17 @@ class SnapshotWriter:
         text = f"{header}\n{caption}" if caption else header
         return encode_jpeg(annotate(best.image, detections, self.names, text), self.config.jpeg_quality)
 
+    def read(self, reference: dict) -> bytes | None:
+        """A stored snapshot (a reference this writer made, as events carry it); None until written or after
+        retention removed it."""
+        try:
+            if self._client is not None:
+                image = self._client.get(reference["key"])
+                return image if isinstance(image, bytes) else None
+            return Path(reference["path"]).read_bytes()
+        except (OSError, KeyError, redis.RedisError):
+            return None
+
     def _store(self, reference: dict, jpeg: bytes) -> None:
         if self._client is not None:  # store: redis
             self._client.set(reference["key"], jpeg, ex=self.config.ttl_s)

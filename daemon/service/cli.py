@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                             "model files (for CI, where the models are not present)")
 
     commands.add_parser("config-reference", help="print the configuration reference (markdown)")
+    commands.add_parser("hash-password", help="read a password on stdin and print it hashed for "
+                        "http.auth.password_hash")
 
     export = commands.add_parser("export", help="convert a .pt model to ONNX or OpenVINO (offline)")
     export.add_argument("model", help="the .pt file")
@@ -116,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda number, _frame: daemon.signals.put_nowait(number))
     try:
         daemon.start()
-    except (PluginError, OSError) as error:  # bad model path or device, HTTP address taken, ...
+    except (PluginError, OSError, ConfigError) as error:  # bad model path or device, HTTP address taken, ...
         log.error("cannot start: %s", error)
         daemon.shutdown()
         return EXIT_CONFIG
@@ -149,6 +151,19 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hash_password() -> int:
+    import getpass
+
+    from daemon.service.auth import hash_password
+
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("hash-password: no password given on stdin", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
@@ -160,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(render(), end="")
         return 0
+    if args.command == "hash-password":
+        return _hash_password()
     if args.command == "events":
         return events_cli.run(args)
     if args.command == "status":

@@ -7,7 +7,7 @@ import logging
 import queue
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from daemon.config.loading import load_config
 from daemon.config.models import CameraConfig, Config, ConfigError
@@ -18,10 +18,13 @@ from daemon.inference.classify import CropClassifiers
 from daemon.inference.worker import InferenceWorker
 from daemon.outputs.captions import CaptionStage
 from daemon.outputs.preview import PreviewStore
-from daemon.outputs.publisher import RedisPublisher, stream_for
+from daemon.outputs.publisher import Publishable, RedisPublisher, stream_for
 from daemon.outputs.router import EventRouter
 from daemon.outputs.snapshots import SnapshotWriter
+from daemon.service.auth import HttpAuth
 from daemon.service.cameras import CameraFleet
+from daemon.service.editor import ConfigEditor
+from daemon.service.event_feed import EventFeed
 from daemon.service.fleet import FleetMember
 from daemon.service.http import Endpoints, HttpServer
 from daemon.service.metrics import Metrics
@@ -52,6 +55,7 @@ class Daemon:
         self.signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self.batcher = FreshestFrameBatcher(config.batch.max_batch, config.batch.max_wait_ms / 1000)
         self.publisher = RedisPublisher(config.redis, self.metrics, config.spool)
+        self.feed = EventFeed(self.metrics.event_feed_skipped.inc)
         self.detector: Detector | None = None
         self.snapshots: SnapshotWriter | None = None
         self.captions: CaptionStage | None = None
@@ -73,9 +77,12 @@ class Daemon:
         self.detector = detector = load_detector(detector_config)
         check_camera_classes(detector, config.cameras)
         classifiers = CropClassifiers([(c, load_classifier(c)) for c in config.classifiers])
+        auth = HttpAuth.from_config(config.http.auth) if config.http.auth is not None else None
+        editor = ConfigEditor(self.config_path, config.http.allow_config_writes,
+                              lambda: self.signals.put_nowait(signal.SIGHUP)) if self.config_path else None
         endpoints = Endpoints(self.metrics, self.camera_status, self.readiness, self.preview,
                               config.http.preview_clients, {"runtime": detector.runtime, "device": detector.device},
-                              self.fleet_status)
+                              self.feed, self.camera_rules, editor, auth, self.snapshot_image, self.fleet_status)
         try:
             self.http = HttpServer(config.http.host, config.http.port, endpoints)
         except OSError as error:
@@ -93,10 +100,9 @@ class Daemon:
         if config.snapshots.enabled:
             self.snapshots = SnapshotWriter(config.snapshots, config.redis, detector.names, self.metrics)
             self.snapshots.start()
-        self.captions = CaptionStage(config.captions, detector.names, self.metrics, self.publisher.submit,
-                                     self.snapshots)
+        self.captions = CaptionStage(config.captions, detector.names, self.metrics, self.submit, self.snapshots)
         self.captions.start(config.cameras)
-        router = EventRouter(self.publisher, self.metrics, self.snapshots, self.captions)
+        router = EventRouter(self.submit, self.metrics, self.snapshots, self.captions)
         self.worker = InferenceWorker(detector, self.batcher, config.tracker, config.detector.conf, classifiers,
                                       router, self.metrics, self.preview)
         self.cameras = CameraFleet(self.batcher, self.worker, self.metrics, self.preview)
@@ -231,7 +237,23 @@ class Daemon:
                                [c for c in cameras if c.id in running])
             fleet.set_cameras(cameras)
 
+    def submit(self, events: Sequence[Publishable]) -> None:
+        """Where every event goes once decided (router and captions): the publisher, and the console's feed."""
+        self.publisher.submit(events)
+        self.feed.publish(events)
+
     # -- what the endpoints and systemd read ---------------------------------------------------------
+
+    def camera_rules(self, camera_id: str) -> dict | None:
+        """A camera's zones and lines as the running config has them (the console draws and edits them)."""
+        camera = next((c for c in self.config.cameras if c.id == camera_id), None)
+        if camera is None:
+            return None
+        return {"zones": [z.model_dump(mode="json", exclude_none=True) for z in camera.zones],
+                "lines": [line.model_dump(mode="json", exclude_none=True) for line in camera.lines]}
+
+    def snapshot_image(self, reference: dict) -> bytes | None:
+        return self.snapshots.read(reference) if self.snapshots is not None else None
 
     def status_line(self) -> str:
         """One line for `systemctl status` (STATUS=)."""

@@ -170,6 +170,9 @@ class Metrics:
         self.preview_rejected = Counter(
             "argusd_preview_rejected", "Preview streams refused because the client limit was reached",
             registry=r)
+        self.event_feed_skipped = Counter(
+            "argusd_event_feed_skipped", "Events a console feed viewer missed because it fell too far behind",
+            registry=r)
         self.caption_requests = Counter(
             "argusd_caption_requests", "Caption requests made for events (queued or dropped)", ["captioner"],
             registry=r)

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from email.message import Message
 from http.client import HTTPResponse
 
 import cv2
@@ -38,12 +39,13 @@ RATE_INTERVAL = "15s"  # what the test substitutes for Grafana's $__rate_interva
 NOT_YET = (OSError, ValueError)  # not listening yet, or a reply that does not parse yet: poll again
 
 
-def _get(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+def _get(url: str, timeout: float = 5.0) -> tuple[int, Message, bytes]:
+    """Status, headers (looked up case-insensitively, as HTTP names them) and body."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, error.headers, error.read()
 
 
 @pytest.fixture(scope="module")

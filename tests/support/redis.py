@@ -17,12 +17,16 @@ from tests.support.assets import free_port
 from tests.support.polling import wait_for
 
 
-@pytest.fixture
-def redis_url() -> str:
-    """The Redis every project machine runs on 127.0.0.1:6379."""
+def shared_redis_url() -> str:
+    """The Redis every project machine runs on 127.0.0.1:6379 (checked: it answers)."""
     url = os.environ.get("ARGUSD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     redis.Redis.from_url(url).ping()
     return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return shared_redis_url()
 
 
 @pytest.fixture
