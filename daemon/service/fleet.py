@@ -285,10 +285,9 @@ class FleetMember:
 
     def _renew(self, started: float) -> tuple[str, float]:
         """Keep the lease alive (or get a new one): the lease, and the monotonic time before which etcd cannot
-        expire it.
-        A keep-alive's success reply is not trusted on its own (it echoes the granted TTL, and the lessor that
-        answered need not be the one that expires the lease, see docs/fleet.md): the leader's remaining time,
-        asked after it, bounds the deadline."""
+        expire it. A keep-alive's success reply is not trusted on its own (it echoes the granted TTL, and the
+        lessor that answered need not be the one that expires the lease, see docs/fleet.md): the leader's
+        remaining time, asked after it, bounds the deadline."""
         ttl, lease = self.config.lease_ttl_s, self._lease
         if lease is not None and self._etcd.keep_alive(lease) > 0:
             asked = time.monotonic()
