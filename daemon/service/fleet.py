@@ -10,9 +10,11 @@ own lease, claimed by a transaction that succeeds only when nobody holds the key
   claim them on their next turn;
 - a member that sees a camera's winner change stops the camera first, then deletes its key, so the new
   owner can claim it only once the old one has stopped;
-- a member that cannot reach etcd stops its cameras before its lease can have expired (measured from the
-  start of its last successful keep-alive, which is earlier than etcd's own clock started the TTL), so
-  no other member can hold a camera it still analyses, however long the partition lasts (fencing).
+- a member that cannot reach etcd stops its cameras before its lease can have expired, so no other member
+  can hold a camera it still analyses, however long the partition lasts (fencing). The deadline rests on
+  etcd's own count, not on the keep-alive's reply (which only echoes the granted TTL): after each keep-alive
+  the member asks the leader for the lease's remaining time and reads its member key linearizably, and
+  fences that remaining time (rounded down by etcd) after the question was sent, less a margin.
 """
 
 from __future__ import annotations
@@ -113,8 +115,14 @@ class _Etcd:
         return str(self.call("/lease/grant", {"TTL": ttl})["ID"])
 
     def keep_alive(self, lease: str) -> int:
-        """The lease's new TTL; 0 or less when it has expired."""
+        """The lease's granted TTL when the renewal was accepted; 0 or less when it has expired. Not proof
+        that the lessor which will expire the lease was renewed (see ``time_to_live``)."""
         return int(self.call("/lease/keepalive", {"ID": lease}).get("result", {}).get("TTL", -1))
+
+    def time_to_live(self, lease: str) -> int:
+        """The lease's remaining whole seconds (rounded down) as the etcd leader's lessor counts them; -1
+        when it is gone."""
+        return int(self.call("/kv/lease/timetolive", {"ID": lease}).get("TTL", -1))
 
     def revoke(self, lease: str) -> None:
         self.call("/kv/lease/revoke", {"ID": lease})
@@ -123,9 +131,14 @@ class _Etcd:
         self.call("/kv/put", {"key": _encode(key), "value": _encode(value), "lease": lease})
 
     def prefix(self, prefix: str) -> dict[str, str]:
+        return {key: value for key, (value, _) in self.prefix_with_leases(prefix).items()}
+
+    def prefix_with_leases(self, prefix: str) -> dict[str, tuple[str, str]]:
+        """key (less ``prefix``) -> (value, lease id, "0" for none); a linearizable read (etcd's default)."""
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         reply = self.call("/kv/range", {"key": _encode(prefix), "range_end": _encode(end)})
-        return {_decode(kv["key"]).removeprefix(prefix): _decode(kv.get("value", "")) for kv in reply.get("kvs", [])}
+        return {_decode(kv["key"]).removeprefix(prefix): (_decode(kv.get("value", "")), str(kv.get("lease", "0")))
+                for kv in reply.get("kvs", [])}
 
     def claim(self, key: str, value: str, lease: str) -> bool:
         """Put ``key`` under ``lease`` only if nobody holds it."""
@@ -171,7 +184,9 @@ class FleetMember:
         self._cameras = {c.id: c for c in cameras if c.enabled}
         self._running: set[str] = set()
         self._lease: str | None = None
-        self._last_keep_alive = 0.0  # monotonic start of the last keep-alive etcd answered
+        self._registered = False  # members/<id> was put under the current lease
+        self._last_keep_alive = 0.0  # monotonic start of the last turn whose lease etcd confirmed
+        self._lease_valid_until = 0.0  # monotonic time before which etcd cannot have expired the lease
         self._connected = False
         self._members: dict[str, float] = {}
         self._owners: dict[str, str] = {}
@@ -266,23 +281,46 @@ class FleetMember:
                         self.config.lease_ttl_s)
 
     def _fence_deadline(self) -> float:
-        return self._last_keep_alive + self.config.lease_ttl_s - FENCE_MARGIN_S
+        return self._lease_valid_until - FENCE_MARGIN_S
+
+    def _renew(self, started: float) -> tuple[str, float]:
+        """Keep the lease alive (or get a new one): the lease, and the monotonic time before which etcd cannot
+        expire it. A keep-alive's success reply is not trusted on its own (it echoes the granted TTL, and the
+        lessor that answered need not be the one that expires the lease, see docs/fleet.md): the leader's
+        remaining time, asked after it, bounds the deadline."""
+        ttl, lease = self.config.lease_ttl_s, self._lease
+        if lease is not None and self._etcd.keep_alive(lease) > 0:
+            asked = time.monotonic()
+            remaining = self._etcd.time_to_live(lease)  # counted down from at the latest when answered
+            if remaining > 0:
+                return lease, min(started + ttl, asked + remaining)
+        if lease is not None:
+            self._lease_lost()
+        lease = self._lease = self._etcd.grant(ttl)  # etcd starts the TTL after it received the request
+        self._registered = False
+        return lease, started + ttl
+
+    def _lease_lost(self) -> None:
+        with self._ops:
+            log.warning("fleet: lease expired; stopping %d camera(s), joining again", len(self._running))
+            self._lease_valid_until = 0.0
+            self._stop_all("expired")
+        self._lease, self._registered = None, False
 
     def _turn(self, started: float) -> None:
         prefix = self.config.prefix
-        if self._lease is None or self._etcd.keep_alive(self._lease) <= 0:
-            if self._lease is not None:
-                with self._ops:
-                    log.warning("fleet: lease expired; stopping %d camera(s), joining again", len(self._running))
-                    self._stop_all("expired")
-            self._lease = self._etcd.grant(self.config.lease_ttl_s)
-        self._last_keep_alive = started
-        members = {member: float(json.loads(value).get("capacity", 1.0))
-                   for member, value in self._etcd.prefix(f"{prefix}members/").items()}
-        if self.member not in members:  # a new lease (or a put that failed before): register under it
-            self._etcd.put(f"{prefix}members/{self.member}", json.dumps({"capacity": self.config.capacity}),
-                           self._lease)
+        lease, valid_until = self._renew(started)
+        registered = self._etcd.prefix_with_leases(f"{prefix}members/")
+        members = {member: float(json.loads(value).get("capacity", 1.0)) for member, (value, _) in registered.items()}
+        if registered.get(self.member, ("", ""))[1] != lease:
+            if self._registered:  # a linearizable read without our key: the lease was revoked, whatever was said
+                self._lease_lost()
+                return
+            # a new lease (or a put that failed before): register under it
+            self._etcd.put(f"{prefix}members/{self.member}", json.dumps({"capacity": self.config.capacity}), lease)
             members[self.member] = self.config.capacity
+        self._registered = True
+        self._last_keep_alive, self._lease_valid_until = started, valid_until
         owners = {camera: json.loads(value).get("member", "")
                   for camera, value in self._etcd.prefix(f"{prefix}owners/").items()}
         if not self._connected:

@@ -1,7 +1,7 @@
-"""Fleet mode against real components: a 3-member etcd cluster and 3 argusd members sharing 12 test://
+"""Fleet mode against real components: a 3-member etcd cluster and 3 argusd members sharing test://
 cameras. One run goes through the whole life of a fleet (steady state, a member SIGKILLed, its rejoin, a
 member cut off from etcd and its return, SIGTERM), checking ownership throughout from the members' own
-/fleet, /metrics and logs."""
+/fleet, /metrics and logs; another pauses the etcd leader."""
 
 from __future__ import annotations
 
@@ -99,6 +99,60 @@ def ownership_intervals(log: str, killed_at: list[float], ended_at: float) -> di
     return intervals
 
 
+def write_member_config(member: Member, camera_ids: list[str], endpoints: list[str], detector: dict,
+                        stream_key: str) -> None:
+    write_config(member.config, daemon_config(
+        [{"id": camera, "url": "test://ball", "fps": 2, "width": 160, "height": 120} for camera in camera_ids],
+        detector=detector, redis={"stream": stream_key}, port=member.port, tracker={"confirm_frames": 1},
+        spool={"directory": str(member.config.parent / "spool")}, log={"json": True},
+        fleet={"etcd": endpoints, "member_id": member.name, "lease_ttl_s": TTL_S}))
+
+
+def new_members(tmp_path: Path) -> list[Member]:
+    members = []
+    for name in MEMBERS:
+        (tmp_path / name).mkdir()
+        members.append(Member(name, tmp_path / name / "argusd.yaml", free_port()))
+    return members
+
+
+def assignment(live: list[Member]) -> dict[str, str]:
+    """camera -> member, from each member's /fleet; empty while a camera shows on two members (the members
+    are read one after the other, so a handover between two reads shows it on both; whether two members ever
+    held a camera at once is checked from their logs at the end)."""
+    owners: dict[str, str] = {}
+    for member in live:
+        for camera in member.running():
+            if camera in owners:
+                return {}
+            owners[camera] = member.name
+    return owners
+
+
+def settled(live: list[Member], camera_ids: list[str]) -> dict[str, str] | None:
+    """The assignment once every camera streams on its rendezvous winner among ``live``."""
+    for member in live:
+        member.daemon.check_running()
+    owners = assignment(live)
+    expected = {camera: rendezvous_owner(camera, dict.fromkeys((m.name for m in live), 1.0)) for camera in camera_ids}
+    streaming = set().union(*(member.streaming() for member in live))
+    return owners if owners == expected and streaming == set(camera_ids) else None
+
+
+def logs(members: list[Member]) -> str:
+    return "\n".join(f"--- {m.name}\n{m.daemon.tail() if m.daemon else ''}" for m in members)
+
+
+def assert_never_held_twice(members: list[Member], camera_ids: list[str], ended: float) -> None:
+    """From the members' logs: no camera was held by two members at any moment (holds enclose all analysis)."""
+    holds = {member.name: ownership_intervals(member.daemon.output(), member.killed_at, ended)
+             for member in members if member.daemon}
+    for camera in camera_ids:
+        spans = sorted((start, stop, name) for name, cameras in holds.items() for start, stop in cameras.get(camera, []))
+        for (_, stop, name), (start, _, next_name) in zip(spans, spans[1:], strict=False):
+            assert stop <= start, f"{camera}: held by {name} until {stop:.3f} and by {next_name} from {start:.3f}"
+
+
 def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_cluster: EtcdCluster,  # noqa: F811
                                                          stream_key: str, redis_url: str) -> None:
     # random weights whose boxes pass conf on every frame: many objects, so events cross every handover
@@ -109,51 +163,24 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
     cut = etcd_cluster.follower()
     others = [endpoint for index, endpoint in enumerate(etcd_cluster.endpoints) if index != cut]
 
-    def write_member_config(member: Member, camera_ids: list[str]) -> None:
+    def configure(member: Member, camera_ids: list[str]) -> None:
         endpoints = [etcd_cluster.endpoints[cut]] if member.name == "m2" else others
-        write_config(member.config, daemon_config(
-            [{"id": camera, "url": "test://ball", "fps": 2, "width": 160, "height": 120} for camera in camera_ids],
-            detector=detector, redis={"stream": stream_key}, port=member.port, tracker={"confirm_frames": 1},
-            spool={"directory": str(member.config.parent / "spool")}, log={"json": True},
-            fleet={"etcd": endpoints, "member_id": member.name, "lease_ttl_s": TTL_S}))
+        write_member_config(member, camera_ids, endpoints, detector, stream_key)
 
-    members = []
-    for name in MEMBERS:
-        (tmp_path / name).mkdir()
-        members.append(Member(name, tmp_path / name / "argusd.yaml", free_port()))
-        write_member_config(members[-1], CAMERAS)
+    members = new_members(tmp_path)
+    for member in members:
+        configure(member, CAMERAS)
     m0, m1, m2 = members
     with ExitStack() as stack:
         def start(member: Member) -> None:
             member.daemon = stack.enter_context(running_daemon(member.config, address=f"127.0.0.1:{member.port}"))
 
-        def assignment(live: list[Member]) -> dict[str, str]:
-            """camera -> member, from each member's /fleet; empty while a camera shows on two members (the
-            members are read one after the other, so a handover between two reads shows it on both; whether
-            two members ever held a camera at once is checked from their logs at the end)."""
-            owners: dict[str, str] = {}
-            for member in live:
-                for camera in member.running():
-                    if camera in owners:
-                        return {}
-                    owners[camera] = member.name
-            return owners
-
-        def settled(live: list[Member], camera_ids: list[str] = CAMERAS) -> dict[str, str] | None:
-            for member in live:
-                member.daemon.check_running()
-            owners = assignment(live)
-            expected = {camera: rendezvous_owner(camera, dict.fromkeys((m.name for m in live), 1.0))
-                        for camera in camera_ids}
-            streaming = set().union(*(member.streaming() for member in live))
-            return owners if owners == expected and streaming == set(camera_ids) else None
-
         def details() -> str:
-            return "\n".join(f"--- {m.name}\n{m.daemon.tail() if m.daemon else ''}" for m in members)
+            return logs(members)
 
         for member in members:
             start(member)
-        first = wait_for(lambda: settled(members), 120, "12 cameras streaming, each on its rendezvous winner",
+        first = wait_for(lambda: settled(members, CAMERAS), 120, "12 cameras streaming, each on its rendezvous winner",
                          interval=0.5, ignoring=(OSError,), details=details)
 
         # Exactly one member analyses each camera: over 4 s only the owner's frame counter moves.
@@ -175,7 +202,7 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
                  f"m1's cameras {sorted(lost)} to stream on m0 and m2", interval=0.1, ignoring=(OSError,),
                  details=details)
         takeover_s = time.time() - killed
-        second = wait_for(lambda: settled(survivors), 30, "the survivors to settle", interval=0.5, ignoring=(OSError,),
+        second = wait_for(lambda: settled(survivors, CAMERAS), 30, "the survivors to settle", interval=0.5, ignoring=(OSError,),
                           details=details)
         assert all(second[camera] == first[camera] for camera in CAMERAS if camera not in lost), \
             "a survivor's camera moved when m1 died"
@@ -183,7 +210,7 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
 
         # Rejoin: only its fair share (the cameras it wins) moves back, all to it.
         start(m1)
-        third = wait_for(lambda: settled(members), 90, "m1's cameras back on m1", interval=0.5, ignoring=(OSError,),
+        third = wait_for(lambda: settled(members, CAMERAS), 90, "m1's cameras back on m1", interval=0.5, ignoring=(OSError,),
                          details=details)
         moved = {camera for camera in CAMERAS if third[camera] != second[camera]}
         assert moved == {camera for camera, owner in third.items() if owner == "m1"} == lost
@@ -200,7 +227,7 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
         fenced_at = next(log_time(line) for line in m2.daemon.output().splitlines() if "before the lease (TTL" in line)
         assert fenced_at - paused < TTL_S, "m2 stopped its cameras only after its lease could have expired"
         etcd_cluster.resume(cut)
-        wait_for(lambda: settled(members), 60, "m2 to take its cameras back once etcd answers", interval=0.5,
+        wait_for(lambda: settled(members, CAMERAS), 60, "m2 to take its cameras back once etcd answers", interval=0.5,
                  ignoring=(OSError,), details=details)
         print(f"cut off from etcd: cameras moved {moved_s:.2f} s after the pause")
 
@@ -216,7 +243,7 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
         # A camera list change is a reload on every member: cam11 goes, cam12 comes.
         changed = [*CAMERAS[:-1], "cam12"]
         for member in members:
-            write_member_config(member, changed)
+            configure(member, changed)
             member.daemon.send_signal(signal.SIGHUP)
         wait_for(lambda: settled(members, changed), 60, "cam12 analysed and cam11 gone after the reloads",
                  interval=0.5, ignoring=(OSError,), details=details)
@@ -233,13 +260,8 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
         for member in (m1, m2):
             assert member.daemon.stop() == 0
 
-    # Over the whole run no camera was held by two members at once (holds enclose all analysis).
-    holds = {member.name: ownership_intervals(member.daemon.output(), member.killed_at, ended)
-             for member in members if member.daemon}
-    for camera in [*CAMERAS, "cam12"]:
-        spans = sorted((start, stop, name) for name, cameras in holds.items() for start, stop in cameras.get(camera, []))
-        for (_, stop, name), (start, _, next_name) in zip(spans, spans[1:], strict=False):
-            assert stop <= start, f"{camera}: held by {name} until {stop:.3f} and by {next_name} from {start:.3f}"
+    # Over the whole run no camera was held by two members at once.
+    assert_never_held_twice(members, [*CAMERAS, "cam12"], ended)
 
     # Every event reached the stream once: no duplicate event_id across the handovers.
     ids = stream_event_ids(redis_url, stream_key)
@@ -251,3 +273,47 @@ def test_fleet_shares_cameras_survives_loss_and_fences(tmp_path: Path, etcd_clus
     unended = {camera for object_id, camera in opened.items() if object_id not in ended_objects}
     assert unended <= lost, f"objects on {sorted(unended - lost)} were not ended at their handover"
     print(f"{len(ids)} event(s), {len(opened)} object(s)")
+
+
+def test_fleet_never_shares_a_camera_across_an_etcd_leader_loss(tmp_path: Path, etcd_cluster: EtcdCluster,  # noqa: F811
+                                                                  stream_key: str) -> None:
+    # A leader loss, unlike a follower's: every request waits for the election (2.5-5 s in the test cluster,
+    # longer than the 3 s TTL), leases are handed to a new leader's lessor, and the old leader comes back
+    # believing for a moment that it still leads. m2 talks to the leader alone (cut off while it is paused);
+    # m0 and m1 talk to the followers, so their keep-alives are the ones answered around the leader change.
+    detector = detector_config(random_yolo11n(tmp_path / "random.pt"), imgsz=160)
+    cameras = CAMERAS[:6]
+    leader = etcd_cluster.leader()
+    followers = [endpoint for index, endpoint in enumerate(etcd_cluster.endpoints) if index != leader]
+    members = new_members(tmp_path)
+    m0, m1, m2 = members
+    for member, endpoints in zip(members, [followers, followers[::-1], [etcd_cluster.endpoints[leader]]], strict=True):
+        write_member_config(member, cameras, endpoints, detector, stream_key)
+    with ExitStack() as stack:
+        for member in members:
+            member.daemon = stack.enter_context(running_daemon(member.config, address=f"127.0.0.1:{member.port}"))
+        first = wait_for(lambda: settled(members, cameras), 120, "6 cameras streaming, each on its rendezvous winner",
+                         interval=0.5, ignoring=(OSError,), details=lambda: logs(members))
+        cut_off = {camera for camera, owner in first.items() if owner == "m2"}
+        assert cut_off, first
+
+        paused = time.time()
+        etcd_cluster.pause(leader)
+        wait_for(lambda: cut_off <= set().union(*(m.streaming() for m in (m0, m1))), 40,
+                 f"m2's cameras {sorted(cut_off)} to move to m0 and m1 after the leader's pause", interval=0.2,
+                 ignoring=(OSError,), details=lambda: logs(members))
+        moved_s = time.time() - paused
+        etcd_cluster.resume(leader)  # the old leader returns (the moment a stale lessor could answer)
+        wait_for(lambda: settled(members, cameras), 60, "m2 to take its cameras back once the old leader answers",
+                 interval=0.5, ignoring=(OSError,), details=lambda: logs(members))
+        back_s = time.time() - paused
+        for member in members:
+            assert member.daemon.stop() == 0
+        ended = time.time()
+
+    assert_never_held_twice(members, cameras, ended)
+    lines = {m.name: m.daemon.output() for m in members}
+    fences = {name: output.count("before the lease (TTL") for name, output in lines.items()}
+    expired = {name: output.count("fleet: lease expired") for name, output in lines.items()}
+    print(f"etcd leader loss: m2's cameras moved {moved_s:.2f} s after the pause, all back on their winners "
+          f"{back_s:.2f} s after it; fences {fences}, leases found expired {expired}")

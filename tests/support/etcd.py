@@ -54,11 +54,25 @@ class EtcdCluster:
 
     def follower(self) -> int:
         """The index of a member that is not the Raft leader (pausing it costs no election)."""
-        for index, endpoint in enumerate(self.endpoints):
-            status = requests.post(f"{endpoint}/v3/maintenance/status", json={}, timeout=5).json()
-            if status["leader"] != status["header"]["member_id"]:
+        for index, leads in enumerate(self._leading()):
+            if not leads:
                 return index
         raise AssertionError("every etcd member says it leads")
+
+    def leader(self) -> int:
+        """The index of the Raft leader, once the members agree on one."""
+        def agreed() -> list[bool] | None:
+            leading = self._leading()
+            return leading if leading.count(True) == 1 else None
+
+        return wait_for(agreed, 30, "the etcd members to agree on a leader", interval=0.2,
+                        ignoring=(requests.RequestException,)).index(True)
+
+    def _leading(self) -> list[bool]:
+        """Per member: whether it says it is the leader (its status's ``leader`` is its own id)."""
+        statuses = [requests.post(f"{endpoint}/v3/maintenance/status", json={}, timeout=5).json()
+                    for endpoint in self.endpoints]
+        return [status["leader"] == status["header"]["member_id"] for status in statuses]
 
     def pause(self, index: int) -> None:
         self.processes[index].send_signal(signal.SIGSTOP)
