@@ -65,3 +65,9 @@ def test_the_objects_refer_to_each_other_and_to_argusd(tmp_path: Path) -> None:
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= objects["Service"]["metadata"]["labels"].items()
     assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {p["name"] for p in objects["Service"]["spec"]["ports"]}
+    # the members listen beyond loopback, so they require a token: the Secret holds it, the scrape sends it
+    secret = objects["Secret"]
+    assert config.http.auth is not None and config.http.auth.token_env in secret["stringData"]
+    for endpoint in monitor["spec"]["endpoints"]:
+        token = endpoint["bearerTokenSecret"]
+        assert token["name"] == secret["metadata"]["name"] and token["key"] == config.http.auth.token_env
