@@ -4,8 +4,9 @@ A tracker ends a track it cannot match for a while (a person behind a pillar, a 
 flickers on) and starts a new one when the object shows again. Here a new track is re-linked to a lost
 identity, lost for at most ``lost_timeout_s`` by capture time, when it appears where that identity's motion
 predicts (its centre moved on at its last velocity, within a fraction of its height) and looks alike (a
-hue-saturation histogram of the box). The identity's id is what the lifecycle and the rules key on, so a
-re-linked object keeps its ``object_id``, its zone stays and its side of each line.
+hue-saturation histogram of the box). An identity whose predicted centre has left the picture walked out of
+it: someone appearing where it vanished is someone else. The identity's id is what the lifecycle and the
+rules key on, so a re-linked object keeps its ``object_id``, its zone stays and its side of each line.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Identities:
             ident.appearance is None for ident in matched.values()) or bool(fresh)
         descriptors = [_appearance(frame.image, box) for box in tracked.xyxy] if refresh else None
         if fresh:
-            self._relink(fresh, matched, centres, heights, descriptors, now)
+            self._relink(fresh, matched, centres, heights, descriptors, now, (frame.width, frame.height))
         for row, track_id in enumerate(track_ids):
             ident = matched.get(row)
             if ident is None:
@@ -108,14 +109,17 @@ class Identities:
             ident.seen_at = captured_at
 
     def _relink(self, fresh: list[int], matched: dict[int, _Identity], centres: np.ndarray, heights: np.ndarray,
-                descriptors: list[np.ndarray | None] | None, now: float) -> None:
-        """Give the new tracks in ``fresh`` the lost identities they continue, nearest prediction first."""
+                descriptors: list[np.ndarray | None] | None, now: float, picture: tuple[int, int]) -> None:
+        """Give the new tracks in ``fresh`` the lost identities they continue, nearest prediction first; an
+        identity predicted outside the ``picture`` (width, height) has left and continues nothing."""
         taken = {id(ident) for ident in matched.values()}
         lost = {id(ident): ident for ident in self._by_track.values()
                 if id(ident) not in taken and ident.seen_at < now}
         pairs = []
         for ident in lost.values():
             predicted = ident.centre + ident.velocity * (now - ident.seen_at)
+            if not (0 <= predicted[0] <= picture[0] and 0 <= predicted[1] <= picture[1]):
+                continue
             for row in fresh:
                 ratio = heights[row] / max(ident.height, 1.0)
                 distance = float(np.hypot(*(centres[row] - predicted)))

@@ -132,6 +132,15 @@ def test_no_relink_after_the_lost_timeout_elsewhere_or_for_someone_who_looks_dif
     assert _identity_ids(Identities(lost_timeout_s=2.0), before + other) == [1] * 5 + [2] * 2
 
 
+def test_someone_appearing_where_a_person_walked_out_of_the_picture_is_someone_else() -> None:
+    """Walking right at 100 px/s to the right edge (x 560-600 of 640) and gone: 0.8 s later a look-alike shows
+    at the same place, within the lost timeout and the motion gate, but the lost one is predicted off the
+    picture by then (the there-and-back scene's second walker)."""
+    out = [(t / 5, 1, 480 + 20 * t, RED) for t in range(5)]
+    back = [(0.8 + 0.8 + t / 5, 2, 560 - 20 * t, RED) for t in range(3)]
+    assert _identity_ids(Identities(lost_timeout_s=2.0), out + back) == [1] * 5 + [2] * 3
+
+
 def test_a_stationary_object_the_detector_flickers_on_stays_one_identity() -> None:
     steps = [(t / 5, 1 + t // 4, 300.0, RED) for t in range(20) if t % 4 != 3]  # a new track after each gap
     assert set(_identity_ids(Identities(lost_timeout_s=1.0), steps)) == {1}
