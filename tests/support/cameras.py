@@ -45,6 +45,17 @@ class Recorder:
     def first_frame_after(self, camera_id: str, moment: float) -> float | None:
         return next((t for t in self.frame_times(camera_id) if t > moment), None)
 
+    def seconds_to_frames(self, camera_id: str, restart: Callable[[], None], source: CameraSource,
+                          timeout: float = 5.0) -> float:
+        """Call ``restart`` (a peer coming back); the seconds until the camera's next frame, within ``timeout``."""
+        from tests.support.polling import wait_for
+
+        restart()
+        back = time.monotonic()
+        wait_for(lambda: self.first_frame_after(camera_id, back), timeout, "a frame after the restart",
+                 details=source.status)
+        return self.first_frame_after(camera_id, back) - back
+
     def errors(self, camera_id: str) -> list[str]:
         """The distinct errors the camera's state changes carried, in order."""
         with self.lock:
